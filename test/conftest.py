@@ -1,0 +1,23 @@
+"""Shared pytest set-up: an isolated DDS domain on loopback, and rclpy fixtures."""
+
+import os
+import random
+
+import pytest
+
+# Every test run talks DDS only to itself: a domain of its own, discovery limited to this host.
+os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+
+@pytest.fixture
+def rclpy_context():
+    """Yield an initialised rclpy context and shut it down afterwards."""
+    rclpy = pytest.importorskip('rclpy')
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    try:
+        yield context
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
