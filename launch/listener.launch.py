@@ -1,4 +1,5 @@
-"""Start the active listener and the head driver.
+"""
+Start the active listener and the head driver.
 
     ros2 launch listener_head_ros listener.launch.py \
         audio_topic:=/audio/audio robot_profile:=tiago namespace:=robot
@@ -65,4 +66,3 @@ def generate_launch_description() -> LaunchDescription:
             transition_id=Transition.TRANSITION_ACTIVATE))]))
     return LaunchDescription(
         arguments + [activate_when_configured, listener, driver, configure])
-

@@ -1,4 +1,5 @@
-"""listener_head_ros: speech in, listener head motion and facial reactions out.
+"""
+listener_head_ros: speech in, listener head motion and facial reactions out.
 
 The core (everything but :mod:`listener_head_ros.ros`) imports no ROS module.
 """

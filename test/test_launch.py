@@ -1,4 +1,5 @@
-"""The launch file is installed and describes the listener graph.
+"""
+The launch file is installed and describes the listener graph.
 
 `launch` and `launch_ros` cannot be installed on the CI machines (they are not on PyPI), so the
 LaunchDescription check skips there, with that reason; it runs wherever ROS 2 is installed. The
