@@ -7,7 +7,8 @@ import pytest
 
 from listener_head_ros.audio.pcm import (
     AudioFormat, MalformedAudio, SUPPORTED_SAMPLE_FORMATS, UnsupportedAudioFormat,
-    canonical_sample_format, decode_pcm, parse_channel_mix, to_mono, validate_format)
+    canonical_sample_format, decode_pcm, encode_pcm, parse_channel_mix, to_mono,
+    validate_format)
 
 
 def _encode(samples: np.ndarray, name: str) -> bytes:
@@ -203,3 +204,13 @@ def test_to_mono_needs_two_dimensions() -> None:
     """Reject samples that are not (frames, channels)."""
     with pytest.raises(ValueError, match="frames, channels"):
         to_mono(np.zeros(4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", SUPPORTED_SAMPLE_FORMATS)
+def test_encode_pcm_round_trips_through_decode(name):
+    """The library encoder (used by the file publisher) is decoded back to the same samples."""
+    samples = np.random.default_rng(3).uniform(-0.99, 0.99, (300, 2)).astype(np.float32)
+    encoded = encode_pcm(samples, name)
+    assert encoded == _encode(samples, name)
+    decoded = decode_pcm(encoded, AudioFormat(channels=2, sample_format=name)).samples
+    np.testing.assert_allclose(decoded, samples, atol=2 * _resolution(name))

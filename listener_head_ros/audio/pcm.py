@@ -254,3 +254,19 @@ def to_mono(samples: np.ndarray, channel: ChannelMix = MEAN) -> np.ndarray:
             f"channel index {mix} is out of range for {n_channels}-channel audio "
             f"(valid: 0..{n_channels - 1} or 'mean')")
     return np.ascontiguousarray(samples[:, mix], dtype=np.float32)
+
+
+def encode_pcm(samples: np.ndarray, sample_format: str) -> bytes:
+    """Encode ``(frames, channels)`` or mono float samples in -1..1 as interleaved raw PCM."""
+    spec = _SPECS[canonical_sample_format(sample_format)]
+    values = np.nan_to_num(np.asarray(samples, dtype=np.float64).reshape(-1)).clip(-1.0, 1.0)
+    if spec.kind == "float":
+        return values.astype(spec.dtype).tobytes()
+    half = 1 << (spec.bits - 1)
+    ints = np.round(values * half).clip(-half, half - 1).astype(np.int64)
+    if not spec.signed:
+        ints += half
+    if spec.kind == "int24":
+        packed = (ints & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+        return (packed[:, ::-1] if spec.big_endian else packed).tobytes()
+    return ints.astype(spec.dtype).tobytes()

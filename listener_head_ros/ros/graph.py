@@ -1,0 +1,165 @@
+"""
+Start the listener graph in one process, without ``ros2 launch``, from the same YAML files.
+
+Equivalent to ``ros2 launch listener_head_ros listener.launch.py`` with the same arguments::
+
+    ros2 run listener_head_ros listener_graph --robot-profile tiago --audio-topic /audio/audio
+
+It builds the listener (lifecycle) and head driver nodes with the launch file's parameter file
+and remappings, configures and activates the listener, and spins each node on an executor of its
+own: the listener on a MultiThreadedExecutor (audio intake and inference run in parallel), the
+driver on a SingleThreadedExecutor in a second thread. (One MultiThreadedExecutor for both
+nodes was measured to busy-spin: 55-100 % of a core with no audio at all.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+import sys
+import threading
+from typing import List, Optional, Tuple
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import (
+    Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor)
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+
+from listener_head_ros.ros.head_driver_node import HeadDriverNode
+from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
+
+
+def default_params_file() -> Path:
+    """Return config/listener.yaml from the install space, else from the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = Path(get_package_share_directory('listener_head_ros'))
+    except (ImportError, LookupError):
+        share = Path(__file__).resolve().parents[2]
+    return share / 'config' / 'listener.yaml'
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """The launch file's arguments."""
+
+    params_file: Path
+    namespace: str = ''
+    audio_topic: str = '/audio/audio'
+    audio_info_topic: str = '/audio/audio_info'
+    robot_profile: Optional[str] = None  # None keeps the parameter file's
+    use_sim_time: bool = False
+
+
+def create_graph(options: GraphOptions,
+                 context: Optional[Context] = None) -> Tuple[ListenerNode, HeadDriverNode]:
+    """Create the listener and head driver nodes as the launch file does (not yet active)."""
+    if not options.params_file.is_file():
+        raise FileNotFoundError(f'parameter file {options.params_file} does not exist')
+    common = ['--ros-args', '--params-file', str(options.params_file)]
+    sim_time = [Parameter('use_sim_time', value=options.use_sim_time)]
+    listener = ListenerNode(
+        context=context, namespace=options.namespace, parameter_overrides=sim_time,
+        cli_args=common + ['-r', f'audio:={options.audio_topic}',
+                           '-r', f'audio_info:={options.audio_info_topic}'])
+    driver_overrides = list(sim_time)
+    if options.robot_profile is not None:
+        driver_overrides.append(Parameter('robot_profile', value=options.robot_profile))
+    driver = HeadDriverNode(context=context, namespace=options.namespace, cli_args=common,
+                            parameter_overrides=driver_overrides)
+    return listener, driver
+
+
+def start_listener(listener: ListenerNode) -> None:
+    """Configure and activate the listener; raise RuntimeError if a transition fails."""
+    if listener.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        raise RuntimeError('the listener failed to configure (see its log above)')
+    if listener.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        raise RuntimeError('the listener failed to activate (see its log above)')
+
+
+def parse_options(argv: List[str]) -> GraphOptions:
+    """Parse the launch-equivalent command line."""
+    parser = argparse.ArgumentParser(description='Run the listener graph without ros2 launch.')
+    parser.add_argument('--params-file', type=Path, default=default_params_file())
+    parser.add_argument('--namespace', default='')
+    parser.add_argument('--audio-topic', default='/audio/audio')
+    parser.add_argument('--audio-info-topic', default='/audio/audio_info')
+    parser.add_argument('--robot-profile', default=None,
+                        help='generic_3dof, tiago, nao or a profile YAML path')
+    parser.add_argument('--use-sim-time', action='store_true')
+    args = parser.parse_args(argv)
+    return GraphOptions(args.params_file, args.namespace, args.audio_topic,
+                        args.audio_info_topic, args.robot_profile, args.use_sim_time)
+
+
+class GraphRunner:
+    """Spin the listener and the head driver, each on its own executor, until stopped."""
+
+    def __init__(self, listener: ListenerNode, driver: HeadDriverNode,
+                 context: Optional[Context] = None) -> None:
+        self.listener, self.driver = listener, driver
+        self.listener_executor = MultiThreadedExecutor(context=context)
+        self.listener_executor.add_node(listener)
+        self.driver_executor = SingleThreadedExecutor(context=context)
+        self.driver_executor.add_node(driver)
+        self._threads = [threading.Thread(target=_spin, args=(executor,), daemon=True)
+                         for executor in (self.listener_executor, self.driver_executor)]
+
+    def start(self) -> None:
+        """Start spinning in background threads, then configure and activate the listener."""
+        for thread in self._threads:
+            thread.start()
+        start_listener(self.listener)
+
+    def wait(self) -> None:
+        """Block until the executors stop (Ctrl-C or rclpy shutdown)."""
+        for thread in self._threads:
+            thread.join()
+
+    def stop(self) -> None:
+        """Stop the executors and destroy both nodes."""
+        for executor in (self.listener_executor, self.driver_executor):
+            executor.shutdown()
+        for thread in self._threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout=5.0)
+        self.listener.destroy_node()
+        self.driver.destroy_node()
+
+
+def _spin(executor: Executor) -> None:
+    try:
+        executor.spin()
+    except ExternalShutdownException:
+        pass
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the graph until Ctrl-C; return a process exit code."""
+    args = sys.argv if argv is None else argv
+    options = parse_options(rclpy.utilities.remove_ros_args(args)[1:])
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    rclpy.init(args=args)
+    runner = None
+    try:
+        runner = GraphRunner(*create_graph(options))
+        runner.start()
+        runner.wait()
+    except (RuntimeError, FileNotFoundError) as error:
+        print(f'listener_graph: {error}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if runner is not None:
+            runner.stop()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""
+Head driver node: listener head poses in, robot head joint commands out.
+
+Subscribes to ``listener_head_ros/HeadPose`` and, at a fixed control rate, publishes the joint
+positions of the configured robot head profile as a ``trajectory_msgs/JointTrajectory`` (for a
+ros2_control JointTrajectoryController) and as a ``sensor_msgs/JointState`` (for
+robot_state_publisher and RViz). The mapping, limits and the return to neutral when poses stop
+live in :class:`listener_head_ros.head_profile.HeadJointCommander`.
+"""
+
+import sys
+from typing import Optional
+
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, ParameterType
+import rclpy
+from rclpy.duration import Duration
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from listener_head_ros.head_profile import HeadJointCommander, HeadProfileError, load_head_profile
+from listener_head_ros.msg import HeadPose
+
+
+def _descriptor(description: str, type_: int, low: Optional[float] = None,
+                high: Optional[float] = None) -> ParameterDescriptor:
+    """Return a read-only parameter descriptor, with a range when bounds are given."""
+    descriptor = ParameterDescriptor(type=type_, description=description, read_only=True)
+    if low is not None and high is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+    return descriptor
+
+
+class HeadDriverNode(Node):
+    """Drive a robot head from HeadPose messages, within the joint limits of a robot profile."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('head_driver', **kwargs)
+        string, boolean, double = (ParameterType.PARAMETER_STRING, ParameterType.PARAMETER_BOOL,
+                                   ParameterType.PARAMETER_DOUBLE)
+        self.declare_parameter('robot_profile', 'generic_3dof', _descriptor(
+            'Robot head profile: a name from config/robots (generic_3dof, tiago, nao) or the '
+            'path of a profile YAML file.', string))
+        self.declare_parameter('head_pose_topic', 'head_pose', _descriptor(
+            'Topic of the incoming listener_head_ros/HeadPose messages.', string))
+        self.declare_parameter('trajectory_topic', '', _descriptor(
+            'JointTrajectory output topic; empty uses the robot profile\'s trajectory_topic.',
+            string))
+        self.declare_parameter('joint_states_topic', 'joint_states', _descriptor(
+            'JointState output topic.', string))
+        self.declare_parameter('publish_trajectory', True, _descriptor(
+            'Publish trajectory_msgs/JointTrajectory commands for a trajectory controller.',
+            boolean))
+        self.declare_parameter('publish_joint_states', True, _descriptor(
+            'Publish sensor_msgs/JointState (for robot_state_publisher and RViz); turn off '
+            'when the robot publishes its own joint states.', boolean))
+        self.declare_parameter('control_rate', 50.0, _descriptor(
+            'Rate of the joint command updates, in Hz.', double, 1.0, 1000.0))
+        self.declare_parameter('hold_time', 0.5, _descriptor(
+            'Seconds without a HeadPose after which the head leaves the last pose and returns '
+            'to neutral.', double, 0.0, 60.0))
+        self.declare_parameter('neutral_return_velocity', 0.5, _descriptor(
+            'Joint speed, in rad/s, of the return to neutral (capped by each joint\'s '
+            'max_velocity).', double, 0.01, 10.0))
+        self.declare_parameter('trajectory_time_from_start', 0.1, _descriptor(
+            'time_from_start of the single JointTrajectory point, in seconds.',
+            double, 0.001, 10.0))
+
+        profile_name = self.get_parameter('robot_profile').value
+        try:
+            profile = load_head_profile(profile_name)
+        except HeadProfileError as error:
+            self.get_logger().error(f'Cannot load the robot head profile: {error}')
+            raise
+        control_rate = self.get_parameter('control_rate').value
+        self._commander = HeadJointCommander(
+            profile,
+            hold_time=self.get_parameter('hold_time').value,
+            neutral_return_velocity=self.get_parameter('neutral_return_velocity').value,
+            max_step=max(0.25, 2.0 / control_rate))
+        self._time_from_start = Duration(
+            seconds=self.get_parameter('trajectory_time_from_start').value).to_msg()
+        self._pending_pose: Optional[tuple[float, float, float]] = None
+
+        self._trajectory_pub = None
+        if self.get_parameter('publish_trajectory').value:
+            topic = self.get_parameter('trajectory_topic').value or profile.trajectory_topic
+            self._trajectory_pub = self.create_publisher(JointTrajectory, topic, 10)
+        self._joint_state_pub = None
+        if self.get_parameter('publish_joint_states').value:
+            self._joint_state_pub = self.create_publisher(
+                JointState, self.get_parameter('joint_states_topic').value, 10)
+        if self._trajectory_pub is None and self._joint_state_pub is None:
+            self.get_logger().warning(
+                'publish_trajectory and publish_joint_states are both false: nothing is published')
+
+        self.create_subscription(
+            HeadPose, self.get_parameter('head_pose_topic').value, self._on_head_pose,
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.create_timer(1.0 / control_rate, self._on_timer)
+        self.get_logger().info(
+            f'Driving the {profile.name!r} head ({", ".join(profile.joint_names)}) at '
+            f'{control_rate:g} Hz')
+
+    @property
+    def commander(self) -> HeadJointCommander:
+        """Return the joint commander, which holds the profile and the current joint command."""
+        return self._commander
+
+    def _on_head_pose(self, msg: HeadPose) -> None:
+        """Keep the latest pose for the next control tick."""
+        self._pending_pose = (msg.roll, msg.pitch, msg.yaw)
+
+    def _on_timer(self) -> None:
+        """Advance the commander and publish the joint command and state."""
+        pose, self._pending_pose = self._pending_pose, None
+        now = self.get_clock().now()
+        positions = self._commander.update(pose, now.nanoseconds * 1e-9).tolist()
+        velocities = self._commander.velocities.tolist()
+        stamp = now.to_msg()
+        names = self._commander.joint_names
+        if self._trajectory_pub is not None:
+            trajectory = JointTrajectory()
+            trajectory.header.stamp = stamp
+            trajectory.joint_names = names
+            trajectory.points = [JointTrajectoryPoint(
+                positions=positions, velocities=velocities,
+                time_from_start=self._time_from_start)]
+            self._trajectory_pub.publish(trajectory)
+        if self._joint_state_pub is not None:
+            state = JointState()
+            state.header.stamp = stamp
+            state.name = names
+            state.position = positions
+            state.velocity = velocities
+            self._joint_state_pub.publish(state)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the head driver node until shutdown; return the process exit code."""
+    try:
+        with rclpy.init(args=argv):
+            try:
+                node = HeadDriverNode()
+            except HeadProfileError:
+                return 1  # already logged by the node
+            except ParameterException as error:
+                print(f'head_driver: invalid parameter: {error}', file=sys.stderr)
+                return 1
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            try:
+                executor.spin()
+            finally:
+                executor.shutdown()
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0

@@ -1,0 +1,200 @@
+"""Integration tests of the head driver node with real rclpy over real DDS."""
+
+from contextlib import contextmanager
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+HeadPose = pytest.importorskip('listener_head_ros.msg').HeadPose
+JointState = pytest.importorskip('sensor_msgs.msg').JointState
+JointTrajectory = pytest.importorskip('trajectory_msgs.msg').JointTrajectory
+Clock = pytest.importorskip('rosgraph_msgs.msg').Clock
+
+from listener_head_ros.head_profile import HeadProfileError, load_head_profile  # noqa: E402
+from listener_head_ros.ros.head_driver_node import HeadDriverNode  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 5.0
+TOL = 1e-6
+
+
+class Probe:
+    """A test node that publishes head poses and records what the driver publishes."""
+
+    def __init__(self, context, trajectory_topic: str, joint_states_topic: str = 'joint_states'):
+        self.node = rclpy.create_node('head_driver_probe', context=context)
+        self.pose_pub = self.node.create_publisher(HeadPose, 'head_pose', 10)
+        self.clock_pub = self.node.create_publisher(Clock, '/clock', 10)
+        self.states: list = []
+        self.trajectories: list = []
+        self.node.create_subscription(JointState, joint_states_topic, self.states.append, 10)
+        self.node.create_subscription(
+            JointTrajectory, trajectory_topic, self.trajectories.append, 10)
+
+    def publish_pose(self, roll: float, pitch: float, yaw: float) -> None:
+        """Publish one HeadPose."""
+        msg = HeadPose()
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.roll, msg.pitch, msg.yaw = roll, pitch, yaw
+        self.pose_pub.publish(msg)
+
+
+def wait_for(condition, publish=None, timeout: float = TIMEOUT) -> bool:
+    """Poll condition (calling publish before each poll) until true or timeout; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if publish is not None:
+            publish()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def close_to(values, expected) -> bool:
+    """Return whether two sequences have equal length and match within TOL."""
+    return len(values) == len(expected) and all(
+        abs(a - b) <= TOL for a, b in zip(values, expected))
+
+
+@contextmanager
+def running_driver(context, probe_topic: str = 'head_controller/joint_trajectory',
+                   **parameters):
+    """Run a driver node (with parameter overrides) and a probe node in a spinning executor."""
+    overrides = [Parameter(name, value=value) for name, value in parameters.items()]
+    driver = HeadDriverNode(context=context, parameter_overrides=overrides)
+    probe = Probe(context, probe_topic)
+    executor = MultiThreadedExecutor(context=context)
+    executor.add_node(driver)
+    executor.add_node(probe.node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield driver, probe
+    finally:
+        executor.shutdown()
+        thread.join(timeout=TIMEOUT)
+        probe.node.destroy_node()
+        driver.destroy_node()
+
+
+def test_generic_head_tracks_clamps_and_returns_to_neutral(rclpy_context):
+    """Poses become clamped joint commands on both outputs; without poses the head recentres."""
+    profile = load_head_profile('generic_3dof')
+    with running_driver(rclpy_context, hold_time=0.2, neutral_return_velocity=3.0) as (
+            driver, probe):
+        expected = [0.1, 0.45, -0.2]  # pitch 1.0 is clamped to the joint's 0.45 maximum
+        assert wait_for(
+            lambda: (probe.states and close_to(probe.states[-1].position, expected)
+                     and probe.trajectories
+                     and close_to(probe.trajectories[-1].points[0].positions, expected)),
+            publish=lambda: probe.publish_pose(0.1, 1.0, -0.2)), 'the head did not follow'
+        state, trajectory = probe.states[-1], probe.trajectories[-1]
+        assert list(state.name) == profile.joint_names
+        assert len(state.velocity) == 3 and state.header.stamp.sec > 0
+        assert list(trajectory.joint_names) == profile.joint_names
+        assert len(trajectory.points) == 1 and trajectory.header.stamp.sec > 0
+        point = trajectory.points[0]
+        assert len(point.velocities) == 3
+        assert (point.time_from_start.sec, point.time_from_start.nanosec) == (0, 100_000_000)
+
+        assert wait_for(lambda: close_to(probe.states[-1].position, [0.0, 0.0, 0.0]) and close_to(
+            probe.trajectories[-1].points[0].positions, [0.0, 0.0, 0.0])), 'no return to neutral'
+        for msg in probe.states:
+            assert all(low - TOL <= q <= high + TOL for q, low, high in zip(
+                msg.position, profile.lower, profile.upper))
+
+
+def test_tiago_profile_maps_inverted_pitch(rclpy_context):
+    """The TIAGo tilt joint gets the negated pitch; trajectory_topic overrides the profile's."""
+    with running_driver(rclpy_context, 'tiago/head_command', robot_profile='tiago',
+                        trajectory_topic='tiago/head_command') as (driver, probe):
+        assert wait_for(
+            lambda: probe.trajectories and close_to(
+                probe.trajectories[-1].points[0].positions, [0.5, -0.3]),
+            publish=lambda: probe.publish_pose(0.2, 0.3, 0.5)), 'TIAGo head did not follow'
+        assert list(probe.trajectories[-1].joint_names) == ['head_1_joint', 'head_2_joint']
+        assert driver.commander.profile.name == 'tiago'
+
+
+def test_stamps_follow_sim_time(rclpy_context):
+    """With use_sim_time the output stamps come from /clock."""
+    with running_driver(rclpy_context, use_sim_time=True) as (driver, probe):
+        def publish_clock():
+            msg = Clock()
+            msg.clock.sec = 4242
+            probe.clock_pub.publish(msg)
+        assert wait_for(lambda: probe.states and probe.states[-1].header.stamp.sec == 4242,
+                        publish=publish_clock), 'stamps do not follow /clock'
+
+
+def test_unknown_profile_raises_a_clear_error(rclpy_context):
+    """A bad robot_profile raises HeadProfileError that lists the available profiles."""
+    with pytest.raises(HeadProfileError, match='generic_3dof, nao, tiago'):
+        HeadDriverNode(context=rclpy_context,
+                       parameter_overrides=[Parameter('robot_profile', value='no_such_robot')])
+
+
+def test_parameters_are_described_with_ranges(rclpy_context):
+    """Every parameter has a description; the numeric ones have a range."""
+    driver = HeadDriverNode(context=rclpy_context)
+    try:
+        names = ['robot_profile', 'head_pose_topic', 'trajectory_topic', 'joint_states_topic',
+                 'publish_trajectory', 'publish_joint_states', 'control_rate', 'hold_time',
+                 'neutral_return_velocity', 'trajectory_time_from_start']
+        for descriptor in driver.describe_parameters(names):
+            assert descriptor.description, descriptor.name
+        for name in names[6:]:
+            assert driver.describe_parameter(name).floating_point_range, name
+        assert driver.get_parameter('control_rate').value == 50.0
+    finally:
+        driver.destroy_node()
+
+
+def run_executable(*ros_args: str) -> subprocess.Popen:
+    """Start scripts/head_driver_node as its own process, this source tree first on the path."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(ROOT), env.get('PYTHONPATH')]))
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / 'scripts' / 'head_driver_node'), '--ros-args', *ros_args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_executable_exits_non_zero_on_a_bad_profile():
+    """The executable reports a bad profile and exits with a non-zero status."""
+    process = run_executable('-p', 'robot_profile:=no_such_robot')
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode != 0
+    assert "unknown robot profile 'no_such_robot'" in stderr
+
+
+def test_executable_publishes_and_stops_cleanly_on_ctrl_c(rclpy_context):
+    """The executable publishes joint states over DDS and exits with 0 on SIGINT."""
+    process = run_executable('-p', 'robot_profile:=nao', '-r', 'joint_states:=nao_states')
+    node = rclpy.create_node('head_driver_exe_probe', context=rclpy_context)
+    states = []
+    node.create_subscription(JointState, 'nao_states', states.append, 10)
+    executor = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    try:
+        deadline = time.monotonic() + 2 * TIMEOUT
+        while not states and time.monotonic() < deadline and process.poll() is None:
+            executor.spin_once(timeout_sec=0.05)
+        assert states and list(states[-1].name) == ['HeadYaw', 'HeadPitch']
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+        executor.shutdown()
+        node.destroy_node()
