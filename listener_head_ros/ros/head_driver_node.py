@@ -11,7 +11,6 @@ live in :class:`listener_head_ros.head_profile.HeadJointCommander`.
 import sys
 from typing import Optional
 
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, ParameterType
 import rclpy
 from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
@@ -23,16 +22,32 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from listener_head_ros.head_profile import HeadJointCommander, HeadProfileError, load_head_profile
 from listener_head_ros.msg import HeadPose
+from listener_head_ros.ros.parameters import declare_parameters, ParameterSpec
 
 
-def _descriptor(description: str, type_: int, low: Optional[float] = None,
-                high: Optional[float] = None) -> ParameterDescriptor:
-    """Return a read-only parameter descriptor, with a range when bounds are given."""
-    descriptor = ParameterDescriptor(type=type_, description=description, read_only=True)
-    if low is not None and high is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=low, to_value=high, step=0.0)]
-    return descriptor
+PARAMETERS = [ParameterSpec(*spec, read_only=True) for spec in (
+    ('robot_profile', 'generic_3dof',
+     'Robot head profile: a name from config/robots (generic_3dof, tiago, nao) or the path of a '
+     'profile YAML file.'),
+    ('head_pose_topic', 'head_pose', 'Topic of the incoming listener_head_ros/HeadPose messages.'),
+    ('trajectory_topic', '',
+     "JointTrajectory output topic; empty uses the robot profile's trajectory_topic."),
+    ('joint_states_topic', 'joint_states', 'JointState output topic.'),
+    ('publish_trajectory', True,
+     'Publish trajectory_msgs/JointTrajectory commands for a trajectory controller.'),
+    ('publish_joint_states', True,
+     'Publish sensor_msgs/JointState (for robot_state_publisher and RViz); turn off when the '
+     'robot publishes its own joint states.'),
+    ('control_rate', 50.0, 'Rate of the joint command updates, in Hz.', (1.0, 1000.0)),
+    ('hold_time', 0.5,
+     'Seconds without a HeadPose after which the head leaves the last pose and returns to '
+     'neutral.', (0.0, 60.0)),
+    ('neutral_return_velocity', 0.5,
+     "Joint speed, in rad/s, of the return to neutral (capped by each joint's max_velocity).",
+     (0.01, 10.0)),
+    ('trajectory_time_from_start', 0.1,
+     'time_from_start of the single JointTrajectory point, in seconds.', (0.001, 10.0)),
+)]
 
 
 class HeadDriverNode(Node):
@@ -40,35 +55,7 @@ class HeadDriverNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__('head_driver', **kwargs)
-        string, boolean, double = (ParameterType.PARAMETER_STRING, ParameterType.PARAMETER_BOOL,
-                                   ParameterType.PARAMETER_DOUBLE)
-        self.declare_parameter('robot_profile', 'generic_3dof', _descriptor(
-            'Robot head profile: a name from config/robots (generic_3dof, tiago, nao) or the '
-            'path of a profile YAML file.', string))
-        self.declare_parameter('head_pose_topic', 'head_pose', _descriptor(
-            'Topic of the incoming listener_head_ros/HeadPose messages.', string))
-        self.declare_parameter('trajectory_topic', '', _descriptor(
-            'JointTrajectory output topic; empty uses the robot profile\'s trajectory_topic.',
-            string))
-        self.declare_parameter('joint_states_topic', 'joint_states', _descriptor(
-            'JointState output topic.', string))
-        self.declare_parameter('publish_trajectory', True, _descriptor(
-            'Publish trajectory_msgs/JointTrajectory commands for a trajectory controller.',
-            boolean))
-        self.declare_parameter('publish_joint_states', True, _descriptor(
-            'Publish sensor_msgs/JointState (for robot_state_publisher and RViz); turn off '
-            'when the robot publishes its own joint states.', boolean))
-        self.declare_parameter('control_rate', 50.0, _descriptor(
-            'Rate of the joint command updates, in Hz.', double, 1.0, 1000.0))
-        self.declare_parameter('hold_time', 0.5, _descriptor(
-            'Seconds without a HeadPose after which the head leaves the last pose and returns '
-            'to neutral.', double, 0.0, 60.0))
-        self.declare_parameter('neutral_return_velocity', 0.5, _descriptor(
-            'Joint speed, in rad/s, of the return to neutral (capped by each joint\'s '
-            'max_velocity).', double, 0.01, 10.0))
-        self.declare_parameter('trajectory_time_from_start', 0.1, _descriptor(
-            'time_from_start of the single JointTrajectory point, in seconds.',
-            double, 0.001, 10.0))
+        declare_parameters(self, PARAMETERS)
 
         profile_name = self.get_parameter('robot_profile').value
         try:

@@ -17,13 +17,15 @@ class ParameterSpec:
     default: Any
     description: str
     range: Optional[Tuple[float, float]] = None
+    read_only: bool = False
 
 
 def declare_parameters(node: Node, specs: Iterable[ParameterSpec]) -> None:
     """Declare every spec on ``node``; tuples become arrays, ranges become descriptor ranges."""
     for spec in specs:
         default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-        descriptor = ParameterDescriptor(name=spec.name, description=spec.description)
+        descriptor = ParameterDescriptor(name=spec.name, description=spec.description,
+                                         read_only=spec.read_only)
         if spec.range is not None:
             low, high = spec.range
             if isinstance(default, bool) or not isinstance(default, (int, float)):
