@@ -11,6 +11,7 @@ its settings.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+import importlib
 import json
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Tuple
@@ -28,6 +29,8 @@ EMBEDDED_MODEL = 'prosodic'
 
 ModelFactory = Callable[[Mapping, Dict[str, np.ndarray], float, str], StreamingListenerModel]
 _FACTORIES: Dict[str, ModelFactory] = {}
+# Modules that register model types when imported; imported on first need (they import torch).
+_BUILTIN_MODEL_MODULES = ('listener_head_ros.models.learned',)
 
 
 class CheckpointError(RuntimeError):
@@ -39,8 +42,14 @@ def register_model_type(model_type: str, factory: ModelFactory) -> None:
     _FACTORIES[model_type] = factory
 
 
+def _import_builtin_model_types() -> None:
+    for module in _BUILTIN_MODEL_MODULES:
+        importlib.import_module(module)
+
+
 def registered_model_types() -> Tuple[str, ...]:
     """Return the model types that checkpoints may name."""
+    _import_builtin_model_types()
     return tuple(sorted(_FACTORIES))
 
 
@@ -88,6 +97,8 @@ def load_checkpoint(directory: Path | str, frame_rate: float = 30.0,
                     device: str = 'cpu') -> StreamingListenerModel:
     """Build the streaming model stored in ``directory``; raise CheckpointError."""
     model_type, model_config, tensors = read_checkpoint(directory)
+    if model_type not in _FACTORIES:
+        _import_builtin_model_types()
     factory = _FACTORIES.get(model_type)
     if factory is None:
         raise CheckpointError(f'checkpoint {directory} has unknown model_type {model_type!r}; '

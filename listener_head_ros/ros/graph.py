@@ -23,11 +23,13 @@ from typing import List, Optional, Tuple
 
 import rclpy
 from rclpy.context import Context
+from rclpy.exceptions import ParameterException
 from rclpy.executors import (
     Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor)
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
+from listener_head_ros.head_profile import HeadProfileError
 from listener_head_ros.ros.head_driver_node import HeadDriverNode
 from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
 
@@ -149,7 +151,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         runner = GraphRunner(*create_graph(options))
         runner.start()
         runner.wait()
-    except (RuntimeError, FileNotFoundError) as error:
+    except (RuntimeError, FileNotFoundError, ParameterException, HeadProfileError) as error:
         print(f'listener_graph: {error}', file=sys.stderr)
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -1,0 +1,496 @@
+"""
+IEMOCAP listener samples: the speaker's audio paired with the marker wearer's head motion.
+
+Layout parsed (the real release, ``IEMOCAP_full_release``)::
+
+    Session{1..5}/dialog/wav/<dialog>.wav             16 kHz stereo (other rates resampled)
+    Session{1..5}/dialog/transcriptions/<dialog>.txt  Ses01F_impro01_M000 [007.5712-010.4750]: text
+    Session{1..5}/dialog/EmoEvaluation/<dialog>.txt   [6.2901 - 8.2357] <id> neu [v, a, d]
+    Session{1..5}/dialog/MOCAP_head/<dialog>.txt      2 header lines, then the columns
+                                                      Frame Time pitch roll yaw tra_x tra_y tra_z
+
+Roles.  In a dialog name ``Ses01F_...`` the letter after the session number is the actor who
+wore the motion-capture markers: the *listener* of this package.  In an utterance id
+``..._M000`` the letter before the index is the actor who *speaks*.  A listener sample is an
+utterance spoken by the other actor, paired with the marker wearer's head over its span.  The
+wearer's own turns are not listener samples.  Transcription lines that are not
+``<id> [start-end]: text`` with an ``F``/``M`` speaker (``M: breathing``, ``..._MXX0`` ids,
+headers, blank lines) are skipped and counted.  Files whose names start with ``.`` (macOS
+resource forks found in some copies of the release) are ignored.
+
+Naming exception.  The wav, transcription and EmoEvaluation files of ``Ses05M_script01_1b``
+pair with ``MOCAP_head/Ses05M_script01_1.txt``; :data:`MOCAP_ALIASES` lists it, and an alias
+is used only when no mocap file has the dialog's own name.
+
+Audio channel.  Which channel of the stereo dialog wav carries which actor is not documented
+in the release, so it is a parameter (:attr:`IemocapConfig.speaker_channel`): ``'mix'`` (the
+default: the mean of both channels, correct whatever the channel assignment, at the cost of
+the listener's own crosstalk), ``'left'``/``'right'`` (always that channel), or
+``'speaker'`` (the speaker's channel, with the female actor on
+:attr:`IemocapConfig.female_channel`, default ``'left'``; the synthetic corpus of
+:mod:`listener_head_ros.data.synthetic_iemocap` follows that rule; check it by ear on the
+real release before relying on it).
+
+Head pose.  The mocap columns are ``pitch, roll, yaw`` in degrees at 120 fps; they are
+reordered to this package's ``(roll, pitch, yaw)`` (``HeadPose`` order, REP-103 names) with
+the signs kept as recorded (:attr:`IemocapConfig.axis_signs` flips axes if a robot profile
+needs it), converted to radians and expressed relative to the marker wearer's neutral pose:
+the per-axis median over every valid mocap frame of the whole dialog.  The head of model
+frame ``i`` is the linear interpolation of the mocap track at
+``t_i = s0 / sr + (i + 1) * hop / sr`` (``s0`` the utterance's first sample), the end of the
+hop, matching the causal frames of :func:`listener_head_ros.features.extract_features`.
+A sample has ``T = len(audio) // hop`` frames.  The mocap ``Time`` column is taken as seconds
+since the start of the dialog wav; rows with a non-finite time are ignored.
+
+NaN policy.  Mocap rows with a NaN angle (and missing rows) are gaps.  A frame whose two
+bracketing valid mocap rows are separated by missing rows is *interpolated* linearly across
+the gap when the missing span is at most :attr:`IemocapConfig.max_gap_seconds`, and counted
+in :attr:`SessionStats.interpolated_frames`.  An utterance that needs a longer gap, or head
+data before the first / after the last valid row, is dropped whole with reason
+``'nan_gap'``.  Every dropped utterance is counted in :attr:`SessionStats.dropped` by reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+import re
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from listener_head_ros.features import FeatureConfig
+
+SESSIONS: Tuple[int, ...] = (1, 2, 3, 4, 5)
+MOCAP_FPS = 120.0
+MOCAP_ALIASES: Dict[str, str] = {'Ses05M_script01_1b': 'Ses05M_script01_1'}
+HEAD_AXES: Tuple[str, str, str] = ('roll', 'pitch', 'yaw')
+SPEAKER_CHANNELS: Tuple[str, ...] = ('mix', 'left', 'right', 'speaker')
+DROP_REASONS: Tuple[str, ...] = (
+    'missing_wav', 'missing_mocap', 'outside_wav', 'outside_mocap', 'nan_gap', 'too_short')
+
+_DIALOG_RE = re.compile(r'^Ses(?P<session>\d{2})(?P<wearer>[FM])_\S+$')
+_UTTERANCE_RE = re.compile(
+    r'^(?P<dialog>Ses(?P<session>\d{2})(?P<wearer>[FM])_\S+)_(?P<speaker>[FM])\d+$')
+_TRANSCRIPTION_RE = re.compile(
+    r'^(?P<id>\S+)\s+\[\s*(?P<start>\d+(?:\.\d*)?)\s*-\s*(?P<end>\d+(?:\.\d*)?)\s*\]:\s?'
+    r'(?P<text>.*)$')
+_EMO_RE = re.compile(
+    r'^\[\s*(?P<start>\d+(?:\.\d*)?)\s*-\s*(?P<end>\d+(?:\.\d*)?)\s*\]\s+(?P<id>\S+)\s+'
+    r'(?P<label>\S+)\s+\[(?P<vad>[^\]]*)\]')
+
+
+@dataclass(frozen=True)
+class IemocapConfig:
+    """How listener samples are cut from the release (see the module docstring)."""
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    speaker_channel: str = 'mix'  # 'mix' | 'left' | 'right' | 'speaker'
+    female_channel: str = 'left'  # the female actor's channel for speaker_channel='speaker'
+    max_gap_seconds: float = 0.25  # longest mocap gap that is interpolated
+    min_seconds: float = 0.5  # shorter utterances are dropped ('too_short')
+    axis_signs: Tuple[float, float, float] = (1.0, 1.0, 1.0)  # roll, pitch, yaw
+    mocap_fps: float = MOCAP_FPS
+
+    def __post_init__(self) -> None:
+        if self.speaker_channel not in SPEAKER_CHANNELS:
+            raise ValueError(f'speaker_channel must be one of {SPEAKER_CHANNELS}, '
+                             f'not {self.speaker_channel!r}')
+        if self.female_channel not in ('left', 'right'):
+            raise ValueError(f"female_channel must be 'left' or 'right', "
+                             f'not {self.female_channel!r}')
+        if self.max_gap_seconds < 0.0 or self.min_seconds < 0.0 or self.mocap_fps <= 0.0:
+            raise ValueError('max_gap_seconds and min_seconds must be >= 0, mocap_fps > 0')
+        if len(self.axis_signs) != 3:
+            raise ValueError('axis_signs needs three values (roll, pitch, yaw)')
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-ready dict of every setting, the feature settings included."""
+        data = asdict(self)
+        data['axis_signs'] = [float(s) for s in self.axis_signs]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> 'IemocapConfig':
+        """Rebuild a config written by :meth:`to_dict`."""
+        values = dict(data)
+        values['features'] = FeatureConfig(**values.get('features', {}))
+        values['axis_signs'] = tuple(float(s) for s in values.get('axis_signs', (1, 1, 1)))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One timed line of a transcription file."""
+
+    utterance_id: str
+    start: float  # seconds since the start of the dialog wav
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class EmotionLabel:
+    """The consensus line of an EmoEvaluation block."""
+
+    label: str  # 'neu', 'ang', ..., or 'xxx' when the annotators did not agree
+    valence: float
+    activation: float
+    dominance: float
+
+
+@dataclass(frozen=True)
+class UtteranceId:
+    """The parts of an utterance id such as ``Ses01F_impro01_M000``."""
+
+    session: int
+    dialog: str
+    wearer: str  # 'F' or 'M': the marker wearer (listener)
+    speaker: str  # 'F' or 'M': who speaks
+
+
+@dataclass(frozen=True)
+class DialogFiles:
+    """The files of one dialog; ``wav``/``mocap``/``emo_evaluation`` are None when absent."""
+
+    session: int
+    name: str
+    wearer: str
+    transcription: Path
+    wav: Optional[Path]
+    mocap: Optional[Path]
+    emo_evaluation: Optional[Path]
+
+
+@dataclass
+class ListenerSample:
+    """One listener sample: the speaker's audio and the listener's head over the same span."""
+
+    utterance_id: str
+    session: int
+    dialog: str
+    listener: str  # 'F' or 'M': the marker wearer
+    speaker: str  # the other actor
+    start: float  # seconds since the start of the dialog wav (of the first audio sample)
+    end: float
+    audio: np.ndarray  # (n,) float32 mono at features.sample_rate
+    head: np.ndarray  # (T, 3) float32 roll, pitch, yaw in radians, T = n // hop
+    emotion: Optional[str] = None
+    vad: Optional[Tuple[float, float, float]] = None  # valence, activation, dominance
+    text: str = ''
+    interpolated_frames: int = 0
+
+
+@dataclass
+class SessionStats:
+    """Counts for one session of a preparation run."""
+
+    dialogs: int = 0
+    utterances: int = 0  # listener samples kept
+    frames: int = 0
+    seconds: float = 0.0
+    interpolated_frames: int = 0
+    skipped_lines: int = 0  # transcription lines that are not listener/speaker utterances
+    dropped: Dict[str, int] = field(default_factory=dict)  # reason -> utterances
+
+    @property
+    def hours(self) -> float:
+        """Return the kept audio duration in hours."""
+        return self.seconds / 3600.0
+
+    @property
+    def n_dropped(self) -> int:
+        """Return the number of dropped utterances, all reasons together."""
+        return sum(self.dropped.values())
+
+    def add(self, other: 'SessionStats') -> None:
+        """Accumulate the counts of ``other`` into this one."""
+        self.dialogs += other.dialogs
+        self.utterances += other.utterances
+        self.frames += other.frames
+        self.seconds += other.seconds
+        self.interpolated_frames += other.interpolated_frames
+        self.skipped_lines += other.skipped_lines
+        for reason, n in other.dropped.items():
+            self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+
+@dataclass
+class PreparationReport:
+    """Per-session counts of a pass over the corpus (filled while iterating)."""
+
+    sessions: Dict[int, SessionStats] = field(default_factory=dict)
+
+    def session(self, session: int) -> SessionStats:
+        """Return the stats of ``session``, creating them on first use."""
+        return self.sessions.setdefault(int(session), SessionStats())
+
+    def total(self) -> SessionStats:
+        """Return the sum over sessions."""
+        total = SessionStats()
+        for stats in self.sessions.values():
+            total.add(stats)
+        return total
+
+    def format_table(self) -> str:
+        """Return a plain-text summary table, one row per session plus the total."""
+        header = (f"{'session':>7} {'dialogs':>7} {'utts':>6} {'hours':>7} {'frames':>9} "
+                  f"{'interp':>7} {'dropped':>7}  reasons")
+        rows = [header, '-' * len(header)]
+        items = [(str(s), self.sessions[s]) for s in sorted(self.sessions)]
+        for name, st in items + [('total', self.total())]:
+            reasons = ', '.join(f'{r}={n}' for r, n in sorted(st.dropped.items()) if n)
+            rows.append(f'{name:>7} {st.dialogs:>7} {st.utterances:>6} {st.hours:>7.3f} '
+                        f'{st.frames:>9} {st.interpolated_frames:>7} {st.n_dropped:>7}  '
+                        f'{reasons or "-"}')
+        return '\n'.join(rows)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-ready dict (session numbers become string keys)."""
+        return {str(s): asdict(st) for s, st in sorted(self.sessions.items())}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> 'PreparationReport':
+        """Rebuild a report written by :meth:`to_dict`."""
+        return cls({int(s): SessionStats(**st) for s, st in data.items()})
+
+
+def parse_utterance_id(utterance_id: str) -> Optional[UtteranceId]:
+    """Split ``Ses01F_impro01_M000`` into session, dialog, wearer and speaker (None if odd)."""
+    m = _UTTERANCE_RE.match(utterance_id)
+    if m is None:
+        return None
+    return UtteranceId(int(m['session']), m['dialog'], m['wearer'], m['speaker'])
+
+
+def parse_transcription(path: Path) -> Tuple[List[Utterance], int]:
+    """Return the timed utterances of a transcription file and the number of skipped lines."""
+    utterances, skipped = [], 0
+    for line in Path(path).read_text(encoding='utf-8', errors='replace').splitlines():
+        m = _TRANSCRIPTION_RE.match(line.strip())
+        if m is None or parse_utterance_id(m['id']) is None:
+            skipped += bool(line.strip())
+            continue
+        start, end = float(m['start']), float(m['end'])
+        if end <= start:
+            skipped += 1
+            continue
+        utterances.append(Utterance(m['id'], start, end, m['text'].strip()))
+    return utterances, skipped
+
+
+def parse_emo_evaluation(path: Path) -> Dict[str, EmotionLabel]:
+    """Return the consensus label and valence/activation/dominance of each utterance."""
+    labels = {}
+    for line in Path(path).read_text(encoding='utf-8', errors='replace').splitlines():
+        m = _EMO_RE.match(line.strip())
+        if m is None:
+            continue  # header, blank line or a per-annotator C-/A- line
+        try:
+            vad = [float(v) for v in m['vad'].split(',')]
+        except ValueError:
+            vad = []
+        if len(vad) != 3:
+            vad = [float('nan')] * 3
+        labels[m['id']] = EmotionLabel(m['label'], *vad)
+    return labels
+
+
+def read_mocap_head(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Read a ``MOCAP_head`` file.
+
+    Return ``times`` ``(n,)`` in seconds and ``angles`` ``(n, 3)`` in degrees, reordered to
+    ``(roll, pitch, yaw)`` from the file's ``pitch, roll, yaw`` columns; NaN where the file
+    has NaN.  The two header lines, short or non-numeric lines and rows with a non-finite
+    time are skipped.
+    """
+    times, angles = [], []
+    lines = Path(path).read_text(encoding='utf-8', errors='replace').splitlines()
+    for line in lines[2:]:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        try:
+            t, pitch, roll, yaw = (float(v) for v in parts[1:5])
+        except ValueError:
+            continue
+        if np.isfinite(t):
+            times.append(t)
+            angles.append((roll, pitch, yaw))
+    times_arr = np.asarray(times, dtype=np.float64)
+    angles_arr = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    if times_arr.size and np.any(np.diff(times_arr) <= 0.0):
+        order = np.argsort(times_arr, kind='stable')
+        times_arr, angles_arr = times_arr[order], angles_arr[order]
+        keep = np.concatenate(([True], np.diff(times_arr) > 0.0))
+        times_arr, angles_arr = times_arr[keep], angles_arr[keep]
+    return times_arr, angles_arr
+
+
+class HeadTrack:
+    """
+    A dialog's head track, ready to be sampled at model frame times.
+
+    Keeps the valid (all-finite) mocap rows, the per-axis median neutral pose and the NaN
+    policy of the module docstring.
+    """
+
+    def __init__(self, times: np.ndarray, angles_deg: np.ndarray, config: IemocapConfig) -> None:
+        valid = np.all(np.isfinite(angles_deg), axis=1)
+        self.times = times[valid]
+        self.angles_deg = angles_deg[valid]
+        self.first_time = float(times[0]) if times.size else float('nan')
+        self.last_time = float(times[-1]) if times.size else float('nan')
+        self.neutral_deg = (np.median(self.angles_deg, axis=0) if self.times.size
+                            else np.zeros(3))
+        self._period = 1.0 / config.mocap_fps
+        self._max_gap = config.max_gap_seconds
+        self._signs = np.asarray(config.axis_signs, dtype=np.float64)
+
+    def sample(self, frame_times: np.ndarray) -> Tuple[Optional[np.ndarray], int, str]:
+        """
+        Return ``(head (T, 3) float32 radians, interpolated frames, drop reason)``.
+
+        ``head`` is None and the reason one of ``'outside_mocap'``/``'nan_gap'`` when the
+        frames cannot be sampled under the NaN policy; otherwise the reason is ``''``.
+        """
+        t = np.asarray(frame_times, dtype=np.float64)
+        if not t.size:
+            return np.zeros((0, 3), dtype=np.float32), 0, ''
+        if not (self.first_time <= t[0] and t[-1] <= self.last_time):
+            return None, 0, 'outside_mocap'
+        vt = self.times
+        if vt.size < 2 or t[0] < vt[0] or t[-1] > vt[-1]:
+            return None, 0, 'nan_gap'
+        k = np.clip(np.searchsorted(vt, t, side='right'), 1, vt.size - 1)
+        missing = (vt[k] - vt[k - 1]) - self._period  # seconds of missing rows in the bracket
+        if np.any(missing > self._max_gap + 1e-9):
+            return None, 0, 'nan_gap'
+        interpolated = int(np.count_nonzero(missing > 0.5 * self._period))
+        head = np.stack([np.interp(t, vt, self.angles_deg[:, a]) for a in range(3)], axis=1)
+        head = np.deg2rad((head - self.neutral_deg) * self._signs)
+        return head.astype(np.float32), interpolated, ''
+
+
+def resolve_root(root: Path) -> Path:
+    """Return the folder holding ``Session1..5`` (``root`` or ``root/IEMOCAP_full_release``)."""
+    root = Path(root)
+    if not any(root.glob('Session[1-5]')) and (root / 'IEMOCAP_full_release').is_dir():
+        root = root / 'IEMOCAP_full_release'
+    return root
+
+
+def find_dialogs(root: Path, sessions: Iterable[int] = SESSIONS) -> List[DialogFiles]:
+    """List the dialogs of ``sessions`` (by transcription file), with their other files."""
+    root = resolve_root(root)
+    dialogs = []
+    for session in sessions:
+        base = root / f'Session{int(session)}' / 'dialog'
+        if not (base / 'transcriptions').is_dir():
+            raise FileNotFoundError(
+                f'{base / "transcriptions"} not found: expected the IEMOCAP release layout '
+                f'Session{{1..5}}/dialog/{{wav,transcriptions,EmoEvaluation,MOCAP_head}} '
+                f'under {root}')
+        for path in sorted((base / 'transcriptions').glob('*.txt')):
+            m = _DIALOG_RE.match(path.stem)
+            if path.name.startswith('.') or m is None:
+                continue
+            mocap = base / 'MOCAP_head' / f'{path.stem}.txt'
+            if not mocap.is_file() and path.stem in MOCAP_ALIASES:
+                mocap = base / 'MOCAP_head' / f'{MOCAP_ALIASES[path.stem]}.txt'
+            wav = base / 'wav' / f'{path.stem}.wav'
+            emo = base / 'EmoEvaluation' / f'{path.stem}.txt'
+            dialogs.append(DialogFiles(
+                session=int(session), name=path.stem, wearer=m['wearer'], transcription=path,
+                wav=wav if wav.is_file() else None, mocap=mocap if mocap.is_file() else None,
+                emo_evaluation=emo if emo.is_file() else None))
+    return dialogs
+
+
+def _channel(wav: np.ndarray, speaker: str, config: IemocapConfig) -> np.ndarray:
+    if wav.shape[1] == 1:
+        return wav[:, 0]
+    mode = config.speaker_channel
+    if mode == 'mix':
+        return wav.mean(axis=1)
+    if mode == 'speaker':
+        mode = config.female_channel if speaker == 'F' else (
+            'right' if config.female_channel == 'left' else 'left')
+    return wav[:, 0 if mode == 'left' else 1]
+
+
+def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
+    data, rate = sf.read(str(path), dtype='float32', always_2d=True)
+    if rate != sample_rate:
+        data = soxr.resample(data, rate, sample_rate).astype(np.float32)
+    return data
+
+
+def iter_dialog_samples(dialog: DialogFiles, config: IemocapConfig,
+                        report: Optional[PreparationReport] = None) -> Iterator[ListenerSample]:
+    """Yield the listener samples of one dialog, counting into ``report`` if given."""
+    stats = (report if report is not None else PreparationReport()).session(dialog.session)
+    stats.dialogs += 1
+    utterances, skipped = parse_transcription(dialog.transcription)
+    stats.skipped_lines += skipped
+    # The wearer's own turns are not listener samples.
+    listened = [(utt, parse_utterance_id(utt.utterance_id).speaker) for utt in utterances
+                if parse_utterance_id(utt.utterance_id).speaker != dialog.wearer]
+    missing = 'missing_wav' if dialog.wav is None else (
+        'missing_mocap' if dialog.mocap is None else '')
+    if missing:
+        if listened:
+            stats.dropped[missing] = stats.dropped.get(missing, 0) + len(listened)
+        return
+    emotions = parse_emo_evaluation(dialog.emo_evaluation) if dialog.emo_evaluation else {}
+    fcfg = config.features
+    sr, hop = fcfg.sample_rate, fcfg.hop_length
+    wav = _read_wav(dialog.wav, sr)
+    track = HeadTrack(*read_mocap_head(dialog.mocap), config)
+    for utt, speaker in listened:
+        s0, s1 = int(round(utt.start * sr)), int(round(utt.end * sr))
+        reason = ''
+        if s1 > wav.shape[0] + hop:
+            reason = 'outside_wav'
+        s1 = min(s1, wav.shape[0])
+        n_frames = (s1 - s0) // hop
+        if not reason and (n_frames < 1 or (s1 - s0) < config.min_seconds * sr):
+            reason = 'too_short'
+        head, interpolated = None, 0
+        if not reason:
+            frame_times = (s0 + hop * np.arange(1, n_frames + 1)) / sr
+            head, interpolated, reason = track.sample(frame_times)
+        if reason:
+            stats.dropped[reason] = stats.dropped.get(reason, 0) + 1
+            continue
+        audio = np.ascontiguousarray(_channel(wav[s0:s0 + n_frames * hop], speaker, config),
+                                     dtype=np.float32)
+        label = emotions.get(utt.utterance_id)
+        stats.utterances += 1
+        stats.frames += n_frames
+        stats.seconds += n_frames * hop / sr
+        stats.interpolated_frames += interpolated
+        yield ListenerSample(
+            utterance_id=utt.utterance_id, session=dialog.session, dialog=dialog.name,
+            listener=dialog.wearer, speaker=speaker, start=s0 / sr, end=(s0 + n_frames * hop) / sr,
+            audio=audio, head=head, emotion=label.label if label else None,
+            vad=(label.valence, label.activation, label.dominance) if label else None,
+            text=utt.text, interpolated_frames=interpolated)
+
+
+def iter_listener_samples(root: Path, sessions: Iterable[int] = SESSIONS,
+                          config: Optional[IemocapConfig] = None,
+                          report: Optional[PreparationReport] = None
+                          ) -> Iterator[ListenerSample]:
+    """
+    Yield every listener sample of ``sessions`` under ``root``, in dialog and time order.
+
+    ``root`` is ``IEMOCAP_full_release`` or its parent.  Pass a :class:`PreparationReport`
+    to collect the per-session counts while iterating.
+    """
+    config = config if config is not None else IemocapConfig()
+    for dialog in find_dialogs(root, sessions):
+        yield from iter_dialog_samples(dialog, config, report)

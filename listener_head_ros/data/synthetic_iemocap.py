@@ -1,0 +1,462 @@
+"""
+Synthetic IEMOCAP: the exact release layout and file formats, with a planted listener response.
+
+:func:`generate_corpus` writes ``OUT/IEMOCAP_full_release/Session{s}/dialog/`` with ``wav/``
+(16 kHz stereo PCM-16, the female actor on the left channel and the male actor on the
+right), ``transcriptions/``, ``EmoEvaluation/`` and ``MOCAP_head/`` (the marker wearer's
+head at 120 fps in degrees, columns ``Frame Time pitch roll yaw tra_x tra_y tra_z``), so
+that :mod:`listener_head_ros.data.iemocap` is exercised as on the real release.  Session 5
+reproduces the release's naming exception: the male wearer's first scripted dialog is
+``Ses05M_script01_1b`` with ``MOCAP_head/Ses05M_script01_1.txt``.
+
+Speech.  Each turn is one utterance: ``lead_seconds`` of silence, 1..3 phrases separated
+by pauses, then ``tail_seconds`` of silence.  A phrase is a harmonic source (12 harmonics,
+1/k roll-off) with a declining, accented f0 contour whose last syllable falls to
+``final_f0_ratio`` of the speaker's base pitch (the low-pitch phrase-end cue), shaped by a
+syllable-rate amplitude envelope that never reaches silence inside a phrase, plus
+aspiration noise; a -70 dBFS noise floor covers both channels.  Utterance starts lie on a
+0.5 ms grid (exact in the 4-decimal transcription, 8 samples at 16 kHz), and phrase onsets
+and ends on the ``hop_samples`` grid counted from the utterance's first sample, so every
+planted event falls exactly on a model frame boundary: sub-frame timing ambiguity would
+otherwise add to the floor.
+
+Planted causal relation.  After every phrase onset or end of the actor who is *not* wearing
+the markers, the listener makes each :class:`PlantedResponse` of ``responses``: a smooth,
+fixed-shape movement of one axis starting a fixed lag after the event.  By default the
+pitch column nods (down 8 degrees, then back up, 1 s) 300 ms after each phrase end, roll
+tilts 3 degrees 100 ms after it and yaw turns 5 degrees 200 ms after each phrase onset.
+Pauses are at least as long as every phrase-end lag and no phrase has a silent gap inside,
+so each response is a deterministic function of the audio heard so far, and the
+utterance's tail holds every response, so none leaks out of its utterance.  On top, every
+axis gets AR(1) noise ``e_t = phi e_{t-1} + sqrt(1 - phi^2) sigma_a w_t`` (``w`` white, unit
+variance) at the mocap rate, started from its stationary law so that its stationary
+standard deviation is exactly ``noise_std_deg[a]``, and the wearer's constant neutral pose
+(uniform in ``+-neutral_range_deg`` per session and actor, recorded in
+:class:`DialogTruth`).
+
+Bayes floor.  The model only hears audio, never past head motion, and the noise is
+independent of the audio, so the best causal prediction of frame ``t`` under absolute error
+is the deterministic part plus the conditional median of ``e_t`` given the audio, which is
+0: the noise is a zero-mean Gaussian independent of everything the model sees (its past
+values would help, but the model does not observe them).  The floor is therefore
+``E|e_t| = sqrt(2 / pi) sigma_a`` per axis.  The parser samples the track at model frame
+times by linear interpolation between mocap rows: at a fraction ``w`` between rows the
+interpolated noise has variance ``sigma^2 (1 - 2 w (1 - w) (1 - phi))``, so the floor at
+model frames is ``sqrt(2 / pi) sigma_a kappa`` with ``kappa`` the mean of
+``sqrt(1 - 2 w (1 - w) (1 - phi))`` over uniform ``w`` (``kappa = 0.9917`` for
+``phi = 0.95``).  :func:`bayes_floor_mae_deg` returns it per axis and averaged over the
+three axes (the evaluation protocol's mean of per-axis MAEs); with the defaults it is
+0.475 degrees.  Two effects are left out, each well under 1 %: the per-dialog median
+neutral that the parser subtracts differs from the true neutral by a small noise-driven
+offset (every response satisfies ``f(1 - u) = -f(u)``, so it adds as many samples above
+the neutral as below it and does not bias the median), and NaN gaps are bridged by
+straight lines.  :attr:`SyntheticCorpus.neutral_mae_deg` is the measured MAE of always
+predicting the neutral pose on the generated listener utterances, the baseline to halve.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+import io
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import soundfile as sf
+
+from listener_head_ros.data.iemocap import MOCAP_ALIASES, SESSIONS
+
+EMOTIONS = ('neu', 'hap', 'sad', 'ang', 'fru', 'exc', 'sur', 'xxx')
+_EMOTION_NAMES = {'neu': 'Neutral', 'hap': 'Happiness', 'sad': 'Sadness', 'ang': 'Anger',
+                  'fru': 'Frustration', 'exc': 'Excited', 'sur': 'Surprise', 'xxx': 'Other'}
+_BASE_F0 = {'F': 210.0, 'M': 125.0}
+_CHANNEL = {'F': 0, 'M': 1}  # female left, male right
+_N_HARMONICS = 12
+_START_GRID = 0.0005  # seconds: 8 samples at 16 kHz, exact with 4 decimals
+
+
+_RESPONSE_PEAK = 3.0 * math.sqrt(3.0) / 8.0  # max of sin(pi u)^2 sin(2 pi u) on [0, 1]
+
+
+@dataclass(frozen=True)
+class PlantedResponse:
+    """
+    A fixed-shape head movement the listener makes after each event of the speaker.
+
+    Starting ``lag_seconds`` after every ``trigger`` (``'phrase_end'`` or ``'phrase_onset'``)
+    of the other actor, ``axis`` moves by ``amplitude_deg * f(u)``, ``u = tau / seconds``
+    in 0..1, with ``f(u) = sin(pi u)^2 sin(2 pi u) / (3 sqrt(3) / 8)``: smooth start and end,
+    a peak of ``amplitude_deg`` then an equal opposite one (``f(1 - u) = -f(u)``).
+    """
+
+    axis: str  # 'roll' | 'pitch' | 'yaw'
+    trigger: str  # 'phrase_end' | 'phrase_onset'
+    lag_seconds: float
+    seconds: float
+    amplitude_deg: float
+
+    def shape(self, tau: np.ndarray) -> np.ndarray:
+        """Return the movement in degrees ``tau`` seconds after its trigger."""
+        u = np.clip(np.asarray(tau, dtype=np.float64) / self.seconds, 0.0, 1.0)
+        return self.amplitude_deg * np.sin(np.pi * u) ** 2 * np.sin(2.0 * np.pi * u) / (
+            _RESPONSE_PEAK)
+
+
+DEFAULT_RESPONSES: Tuple[PlantedResponse, ...] = (
+    PlantedResponse('pitch', 'phrase_end', 0.3, 1.0, -8.0),  # the nod: down, then back up
+    PlantedResponse('roll', 'phrase_end', 0.1, 0.8, 3.0),
+    PlantedResponse('yaw', 'phrase_onset', 0.2, 1.2, 5.0),
+)
+_AXES = ('roll', 'pitch', 'yaw')
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size and parameters of a synthetic corpus (durations in seconds, angles in degrees)."""
+
+    sessions: Tuple[int, ...] = SESSIONS
+    dialogs_per_session: int = 4  # wearers alternate F, M; pairs alternate impro, script
+    turns_per_dialog: int = 6
+    sample_rate: int = 16000
+    hop_samples: int = 533  # model hop: phrase boundaries lie on this grid (see module doc)
+    mocap_fps: float = 120.0
+    phrases_per_turn: Tuple[int, int] = (1, 3)
+    syllables_per_phrase: Tuple[int, int] = (3, 7)
+    syllable_seconds: Tuple[float, float] = (0.12, 0.24)
+    pause_seconds: Tuple[float, float] = (0.45, 0.9)  # between phrases, >= every end lag
+    lead_seconds: float = 0.25  # silence opening each utterance
+    tail_seconds: float = 1.5  # silence closing each utterance, >= every lag + duration
+    turn_gap_seconds: Tuple[float, float] = (0.3, 0.7)  # silence between utterances
+    same_speaker_probability: float = 0.2
+    final_f0_ratio: float = 0.72  # last syllable of a phrase falls to this x base f0
+    responses: Tuple[PlantedResponse, ...] = DEFAULT_RESPONSES
+    noise_std_deg: Tuple[float, float, float] = (0.6, 0.6, 0.6)  # roll, pitch, yaw
+    noise_phi: float = 0.95  # AR(1) coefficient per mocap row
+    neutral_range_deg: float = 5.0
+    short_gaps_per_dialog: int = 1  # NaN runs inside listener utterances, interpolated
+    short_gap_seconds: float = 0.1
+    long_gap_probability: float = 0.25  # per dialog: one NaN run that drops its utterance
+    long_gap_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        for r in self.responses:
+            if r.axis not in _AXES or r.trigger not in ('phrase_end', 'phrase_onset'):
+                raise ValueError(f'bad planted response {r}')
+            if r.trigger == 'phrase_end' and self.pause_seconds[0] < r.lag_seconds:
+                raise ValueError('pause_seconds must be >= the lag of phrase_end responses')
+            if self.tail_seconds < r.lag_seconds + r.seconds:
+                raise ValueError('tail_seconds must hold every response (lag + seconds)')
+        if not 0.0 <= self.noise_phi < 1.0:
+            raise ValueError('noise_phi must lie in [0, 1)')
+        if self.dialogs_per_session < 1 or self.turns_per_dialog < 1:
+            raise ValueError('dialogs_per_session and turns_per_dialog must be >= 1')
+
+
+@dataclass(frozen=True)
+class TruthUtterance:
+    """One generated utterance, in seconds since the start of the dialog."""
+
+    utterance_id: str
+    speaker: str
+    start: float  # as written in the transcription (s0 = start * sample_rate exactly)
+    end: float
+    phrase_onsets: Tuple[float, ...]
+    phrase_ends: Tuple[float, ...]
+
+
+@dataclass
+class DialogTruth:
+    """What was planted in one dialog."""
+
+    session: int
+    name: str  # the wav/transcription name
+    mocap_name: str  # the MOCAP_head file name (differs for the alias)
+    wearer: str
+    duration: float
+    neutral_deg: np.ndarray  # (3,) roll, pitch, yaw
+    utterances: List[TruthUtterance]
+    responses: Tuple[PlantedResponse, ...]
+    gaps: List[Tuple[int, int]] = field(default_factory=list)  # NaN runs: (first row, rows)
+    skipped_lines: int = 0  # odd transcription lines written
+    neutral_mae_deg: List[float] = field(default_factory=list)  # per listener utterance
+
+    def listener_utterances(self) -> List[TruthUtterance]:
+        """Return the utterances of the other actor (the listener samples)."""
+        return [u for u in self.utterances if u.speaker != self.wearer]
+
+    def triggers(self, trigger: str) -> np.ndarray:
+        """Return the times of the other actor's ``'phrase_end'``/``'phrase_onset'`` events."""
+        attr = 'phrase_ends' if trigger == 'phrase_end' else 'phrase_onsets'
+        return np.array([t for u in self.listener_utterances() for t in getattr(u, attr)])
+
+    def deterministic_deg(self, times: np.ndarray, relative: bool = False) -> np.ndarray:
+        """Return the planted ``(n, 3)`` roll/pitch/yaw (neutral included unless relative)."""
+        t = np.asarray(times, dtype=np.float64)
+        out = np.zeros((t.size, 3)) if relative else np.tile(self.neutral_deg, (t.size, 1))
+        for r in self.responses:
+            for event in self.triggers(r.trigger):
+                tau = t - (event + r.lag_seconds)
+                inside = (tau > 0.0) & (tau < r.seconds)
+                out[inside, _AXES.index(r.axis)] += r.shape(tau[inside])
+        return out
+
+
+@dataclass
+class SyntheticCorpus:
+    """A generated corpus: where it is, how it was made and its Bayes floor."""
+
+    root: Path  # the IEMOCAP_full_release folder
+    config: SyntheticConfig
+    seed: int
+    dialogs: List[DialogTruth] = field(default_factory=list)
+    floor_per_axis_deg: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    floor_mae_deg: float = 0.0
+
+    @property
+    def neutral_mae_deg(self) -> float:
+        """Return the MAE of predicting the neutral pose, over listener utterances and axes."""
+        return float(np.mean([m for d in self.dialogs for m in d.neutral_mae_deg]))
+
+    def dialog(self, name: str) -> DialogTruth:
+        """Return the truth of the dialog named ``name``."""
+        return next(d for d in self.dialogs if d.name == name)
+
+
+def interpolation_factor(phi: float, points: int = 2001) -> float:
+    """Return ``kappa``: the mean noise-std ratio after linear interpolation between rows."""
+    w = np.linspace(0.0, 1.0, points)
+    return float(np.mean(np.sqrt(1.0 - 2.0 * w * (1.0 - w) * (1.0 - phi))))
+
+
+def bayes_floor_mae_deg(config: SyntheticConfig, at_model_frames: bool = True
+                        ) -> Tuple[Tuple[float, float, float], float]:
+    """
+    Return the per-axis and mean MAE (degrees) of the optimal audio-only causal predictor.
+
+    ``sqrt(2 / pi) * noise_std_deg[a]``, times :func:`interpolation_factor` when the truth
+    is sampled at model frames (as the parser does); see the module docstring.
+    """
+    kappa = interpolation_factor(config.noise_phi) if at_model_frames else 1.0
+    per_axis = tuple(math.sqrt(2.0 / math.pi) * s * kappa for s in config.noise_std_deg)
+    return per_axis, float(np.mean(per_axis))
+
+
+def ar1_noise(rng: np.random.Generator, n: int, phi: float, std: float) -> np.ndarray:
+    """Return ``n`` samples of a stationary AR(1) process with coefficient ``phi``."""
+    innovations = (std * math.sqrt(1.0 - phi * phi) * rng.standard_normal(n)).tolist()
+    out = np.empty(n)
+    x = std * float(rng.standard_normal())  # the stationary law N(0, std^2)
+    for t, e in enumerate(innovations):
+        x = phi * x + e if t else x
+        out[t] = x
+    return out
+
+
+def _dialog_names(session: int, count: int) -> List[Tuple[str, str, str]]:
+    """Return ``(name, mocap_name, wearer)`` of the dialogs of one session."""
+    names = []
+    for j in range(count):
+        wearer, pair = 'FM'[j % 2], j // 2
+        kind = f'impro{pair // 2 + 1:02d}' if pair % 2 == 0 else f'script{pair // 2 + 1:02d}_1'
+        name = f'Ses{session:02d}{wearer}_{kind}'
+        mocap_name = name
+        if f'{name}b' in MOCAP_ALIASES:
+            name = f'{name}b'
+            mocap_name = MOCAP_ALIASES[name]
+        names.append((name, mocap_name, wearer))
+    return names
+
+
+def _phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
+                  config: SyntheticConfig) -> np.ndarray:
+    """Return one phrase, a whole number of hops long."""
+    sr, hop = config.sample_rate, config.hop_samples
+    durations = rng.uniform(*config.syllable_seconds, size=n_syllables)
+    n = int(math.ceil(durations.sum() * sr / hop)) * hop
+    durations *= n / sr / durations.sum()
+    edges = np.concatenate(([0.0], np.cumsum(durations)))
+    t = np.arange(n) / sr
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    knots = base_f0 * np.linspace(1.08, 0.95, n_syllables) * (
+        1.0 + 0.08 * rng.uniform(-1.0, 1.0, n_syllables))
+    xs = np.concatenate(([0.0], centres[:-1], [edges[-1]]))
+    ys = np.concatenate(([knots[0]], knots[:-1], [config.final_f0_ratio * base_f0]))
+    f0 = np.interp(t, xs, ys)
+    phase = 2.0 * np.pi * np.cumsum(f0) / sr + rng.uniform(0.0, 2.0 * np.pi)
+    # sum_k sin(k phase) / k, with the recurrence sin(kx) = 2 cos(x) sin((k-1)x) - sin((k-2)x)
+    two_cos, previous, current = 2.0 * np.cos(phase), np.zeros(n), np.sin(phase)
+    source = current.copy()
+    for k in range(2, _N_HARMONICS + 1):
+        previous, current = current, two_cos * current - previous
+        source += current / k
+    source /= 2.0
+    syllable = np.clip(np.searchsorted(edges, t, side='right') - 1, 0, n_syllables - 1)
+    tau = (t - edges[syllable]) / durations[syllable]
+    envelope = 0.25 + 0.75 * np.sin(np.pi * tau) ** 2
+    ramp = min(n // 2, int(0.015 * sr))
+    fade = 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp) / ramp)
+    envelope[:ramp] *= fade
+    envelope[n - ramp:] *= fade[::-1]
+    level = rng.uniform(0.15, 0.3)
+    return level * envelope * (source + 0.05 * rng.standard_normal(n))
+
+
+def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_name: str,
+                     wearer: str, neutral: np.ndarray, config: SyntheticConfig,
+                     base: Path) -> DialogTruth:
+    cfg, sr, hop = config, config.sample_rate, config.hop_samples
+    base_f0 = {a: f * rng.uniform(0.9, 1.1) for a, f in _BASE_F0.items()}
+    speaker = 'FM'[rng.integers(2)]
+    counters = {'F': 0, 'M': 0}
+    t, pieces, utterances = rng.uniform(*cfg.turn_gap_seconds), [], []
+    for _ in range(cfg.turns_per_dialog):
+        start = round(t / _START_GRID) * _START_GRID  # exact in the 4-decimal transcription
+        cursor = int(round(start * sr)) + int(round(cfg.lead_seconds * sr / hop)) * hop
+        onsets, ends = [], []
+        for p in range(rng.integers(cfg.phrases_per_turn[0], cfg.phrases_per_turn[1] + 1)):
+            if p:
+                cursor += int(round(rng.uniform(*cfg.pause_seconds) * sr / hop)) * hop
+            audio = _phrase_audio(rng, int(rng.integers(
+                cfg.syllables_per_phrase[0], cfg.syllables_per_phrase[1] + 1)),
+                base_f0[speaker], cfg)
+            pieces.append((cursor, _CHANNEL[speaker], audio))
+            onsets.append(cursor / sr)
+            cursor += audio.size
+            ends.append(cursor / sr)
+        end = cursor / sr + cfg.tail_seconds
+        uid = f'{name}_{speaker}{counters[speaker]:03d}'
+        counters[speaker] += 1
+        utterances.append(TruthUtterance(uid, speaker, round(start, 4), round(end, 4),
+                                         tuple(onsets), tuple(ends)))
+        t = end + rng.uniform(*cfg.turn_gap_seconds)
+        if rng.uniform() >= cfg.same_speaker_probability:
+            speaker = 'M' if speaker == 'F' else 'F'
+    duration = t + 0.5
+    wav = 10 ** (-70 / 20) * rng.standard_normal((int(math.ceil(duration * sr)), 2))
+    for offset, channel, audio in pieces:
+        wav[offset:offset + audio.size, channel] += audio
+    sf.write(str(base / 'wav' / f'{name}.wav'), np.clip(wav, -1.0, 1.0), sr, subtype='PCM_16')
+
+    truth = DialogTruth(session, name, mocap_name, wearer, duration, neutral, utterances,
+                        cfg.responses)
+    times = np.arange(int(duration * cfg.mocap_fps) + 1) / cfg.mocap_fps
+    head = truth.deterministic_deg(times) + np.stack(
+        [ar1_noise(rng, times.size, cfg.noise_phi, s) for s in cfg.noise_std_deg], axis=1)
+    for u in truth.listener_utterances():
+        s0 = int(round(u.start * sr))
+        frame_times = (s0 + hop * np.arange(1, (int(round(u.end * sr)) - s0) // hop + 1)) / sr
+        truth.neutral_mae_deg.append(float(np.mean(
+            [np.abs(np.interp(frame_times, times, head[:, a] - neutral[a])).mean()
+             for a in range(3)])))
+    truth.gaps = _plant_gaps(rng, truth.listener_utterances(), times, config)
+    for row, rows in truth.gaps:
+        head[row:row + rows] = np.nan
+    _write_mocap(base / 'MOCAP_head' / f'{mocap_name}.txt', times, head, rng)
+    truth.skipped_lines = _write_transcription(base / 'transcriptions' / f'{name}.txt',
+                                               name, utterances, rng)
+    _write_emo_evaluation(base / 'EmoEvaluation' / f'{name}.txt', utterances, rng)
+    return truth
+
+
+def _plant_gaps(rng: np.random.Generator, listened: Sequence[TruthUtterance],
+                times: np.ndarray, config: SyntheticConfig) -> List[Tuple[int, int]]:
+    """Place the long, then the short NaN runs inside distinct listener utterances."""
+    fps = config.mocap_fps
+    wanted = ([config.long_gap_seconds] * int(rng.uniform() < config.long_gap_probability)
+              + [config.short_gap_seconds] * config.short_gaps_per_dialog)
+    order = rng.permutation(len(listened))
+    gaps = []
+    for seconds, k in zip(wanted, order):
+        u, rows = listened[k], int(round(seconds * fps))
+        lo, hi = u.start + 0.3, u.end - 0.3 - rows / fps
+        if hi > lo:
+            gaps.append((int(np.searchsorted(times, rng.uniform(lo, hi))), rows))
+    return gaps
+
+
+def _write_mocap(path: Path, times: np.ndarray, head_deg: np.ndarray,
+                 rng: np.random.Generator) -> None:
+    n = times.size
+    translation = np.array([0.0, -80.0, 1500.0]) + rng.standard_normal((n, 3))
+    translation[np.isnan(head_deg[:, 0])] = np.nan
+    table = np.column_stack((np.arange(1, n + 1), times, head_deg[:, 1], head_deg[:, 0],
+                             head_deg[:, 2], translation))
+    buf = io.StringIO()
+    np.savetxt(buf, table, fmt=['%d', '%.4f'] + ['%.4f'] * 6, delimiter=' ')
+    header = 'Frame# Time pitch roll yaw tra_x tra_y tra_z\nFrame# Time deg deg deg mm mm mm\n'
+    path.write_text(header + buf.getvalue().replace('nan', 'NaN'), encoding='utf-8')
+
+
+def _write_transcription(path: Path, name: str, utterances: Sequence[TruthUtterance],
+                         rng: np.random.Generator) -> int:
+    words = ('so', 'well', 'I', 'think', 'that', 'we', 'should', 'go', 'there', 'maybe')
+    lines = [f'{u.utterance_id} [{u.start:08.4f}-{u.end:08.4f}]: '
+             + ' '.join(rng.choice(words, size=4)) + '.' for u in utterances]
+    last = utterances[-1]
+    odd = [f'{name}_{last.speaker}XX0 [{last.end:08.4f}-{last.end + 0.2:08.4f}]: [LAUGHTER]',
+           f'{last.speaker}: breathing']
+    path.write_text('\n'.join(lines[:1] + odd + [''] + lines[1:]) + '\n', encoding='utf-8')
+    return len(odd)
+
+
+def _write_emo_evaluation(path: Path, utterances: Sequence[TruthUtterance],
+                          rng: np.random.Generator) -> None:
+    blocks = ['% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]', '']
+    for u in utterances:
+        label = str(rng.choice(EMOTIONS))
+        v, a, d = rng.integers(2, 11, size=3) / 2.0
+        blocks += [f'[{u.start:.4f} - {u.end:.4f}]\t{u.utterance_id}\t{label}\t'
+                   f'[{v:.4f}, {a:.4f}, {d:.4f}]',
+                   f'C-E1:\t{_EMOTION_NAMES[label]};\t()',
+                   f'A-E1:\tval {int(v)}; act {int(a)}; dom  {int(d)};\t()', '']
+    path.write_text('\n'.join(blocks) + '\n', encoding='utf-8')
+
+
+def generate_corpus(out_dir: Path, config: Optional[SyntheticConfig] = None,
+                    seed: int = 0) -> SyntheticCorpus:
+    """Write a synthetic corpus under ``out_dir/IEMOCAP_full_release`` and return its truth."""
+    config = config if config is not None else SyntheticConfig()
+    rng = np.random.default_rng(seed)
+    root = Path(out_dir) / 'IEMOCAP_full_release'
+    per_axis, floor = bayes_floor_mae_deg(config)
+    corpus = SyntheticCorpus(root, config, seed, [], per_axis, floor)
+    for session in config.sessions:
+        base = root / f'Session{session}' / 'dialog'
+        for sub in ('wav', 'transcriptions', 'EmoEvaluation', 'MOCAP_head'):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        neutrals: Dict[str, np.ndarray] = {
+            a: rng.uniform(-config.neutral_range_deg, config.neutral_range_deg, 3)
+            for a in 'FM'}
+        for name, mocap_name, wearer in _dialog_names(session, config.dialogs_per_session):
+            corpus.dialogs.append(_generate_dialog(
+                rng, session, name, mocap_name, wearer, neutrals[wearer], config, base))
+    return corpus
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Generate a corpus from the command line and print its Bayes floor."""
+    parser = argparse.ArgumentParser(
+        prog='python -m listener_head_ros.data.synthetic_iemocap',
+        description='Write a synthetic corpus in the IEMOCAP release layout.')
+    parser.add_argument('out_dir', type=Path)
+    parser.add_argument('--dialogs-per-session', type=int, default=4)
+    parser.add_argument('--turns-per-dialog', type=int, default=6)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    config = SyntheticConfig(dialogs_per_session=args.dialogs_per_session,
+                             turns_per_dialog=args.turns_per_dialog)
+    corpus = generate_corpus(args.out_dir, config, args.seed)
+    seconds = sum(u.end - u.start for d in corpus.dialogs for u in d.listener_utterances())
+    print(f'wrote {len(corpus.dialogs)} dialogs to {corpus.root} '
+          f'({seconds / 60.0:.1f} min of listener utterances)')
+    axes = ', '.join(f'{a} {v:.3f}' for a, v in zip(_AXES, corpus.floor_per_axis_deg))
+    print(f'Bayes-floor MAE: {corpus.floor_mae_deg:.3f} deg (per axis: {axes})')
+    print(f'neutral-pose MAE: {corpus.neutral_mae_deg:.3f} deg '
+          f'({corpus.neutral_mae_deg / corpus.floor_mae_deg:.2f} x the floor)')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

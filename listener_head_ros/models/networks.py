@@ -1,0 +1,416 @@
+"""
+Causal listener networks in plain torch: feature rows in, head angles out, batched or streaming.
+
+Both networks take raw feature rows from :mod:`listener_head_ros.models.frame_features`, shape
+``(B, T, F)``, standardise them with :class:`FeatureNorm` buffers (filled by training, saved with
+the weights) and predict ``(roll, pitch, yaw)`` in radians per frame. Each has:
+
+- ``forward(x)``: the batched pass used in training and offline evaluation;
+- ``init_state(batch_size)`` and ``step(x_t, state) -> (output, state)``: the streaming pass,
+  one frame at a time, equal to ``forward`` to float tolerance (tests enforce it);
+- ``loss(outputs, target, mask)``: the training objective on ``forward``'s outputs, so that
+  under ``DistributedDataParallel`` the loop calls ``ddp(x)`` then ``ddp.module.loss(...)``;
+- ``mean_pose(outputs)`` and ``predict_mean(x)``: point predictions ``(B, T, 3)`` for MAE;
+- ``training_loss(x, target, mask)``: ``loss(forward(x), target, mask)``.
+
+:class:`CausalActiveListener` re-implements the Active Listener graph model causally: GraphSAGE
+layers over the chain of frames, where each frame aggregates its ``P`` past frames with an LSTM
+(as ``torch_geometric``'s ``SAGEConv(aggr='lstm')``), then a Gaussian smoothing layer over past
+outputs only. ``future_neighbors > 0`` restores the original's look-ahead; that variant cannot
+stream and only serves to show the equivalence with ``torch_geometric``.
+
+:class:`CausalGRUListener` is the stronger streaming model: a causal convolution over the last
+``conv_kernel`` frames, a multi-layer GRU (constant cost and memory per frame, unbounded context
+for the seconds-long timing of back-channels, where a TCN would need deep dilated stacks and a
+ring buffer per layer) and a mixture density head of ``M`` diagonal Gaussians over the three
+angles, so several different plausible reactions can be sampled for the same speech.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Dict, Mapping, Optional, Tuple, Type
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from listener_head_ros.models.frame_features import FEATURE_DIM
+
+POSE_DIM = 3  # roll, pitch, yaw in radians
+State = Tuple[torch.Tensor, ...]
+Mixture = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, means, log_stds
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _masked_mean(values: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Average ``values`` (B, T) over the frames where ``mask`` is true (all when None)."""
+    if mask is None:
+        return values.mean()
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+@dataclass(frozen=True)
+class ActiveListenerConfig:
+    """Hyper-parameters of :class:`CausalActiveListener`; sizes in frames."""
+
+    input_dim: int = FEATURE_DIM
+    hidden_dim: int = 128
+    num_layers: int = 2
+    past_neighbors: int = 8
+    future_neighbors: int = 0  # > 0: the non-causal original (look-ahead), cannot stream
+    dropout: float = 0.1
+    smoothing_size: int = 5
+    smoothing_sigma: float = 1.5
+    output_dim: int = POSE_DIM
+
+    def __post_init__(self) -> None:
+        for name in ('input_dim', 'hidden_dim', 'num_layers', 'past_neighbors',
+                     'smoothing_size', 'output_dim'):
+            _require(getattr(self, name) >= 1, f'{name} must be >= 1')
+        _require(self.future_neighbors >= 0, 'future_neighbors must be >= 0')
+        _require(0.0 <= self.dropout < 1.0, 'dropout must be in [0, 1)')
+        _require(self.smoothing_sigma > 0.0, 'smoothing_sigma must be positive')
+
+
+@dataclass(frozen=True)
+class GRUListenerConfig:
+    """Hyper-parameters of :class:`CausalGRUListener`; ``conv_kernel`` in frames."""
+
+    input_dim: int = FEATURE_DIM
+    conv_channels: int = 128
+    conv_kernel: int = 5
+    hidden_size: int = 256
+    num_layers: int = 2
+    num_mixtures: int = 5
+    dropout: float = 0.1
+    output_dim: int = POSE_DIM
+    min_log_std: float = -7.0  # exp(-7) rad ~ 0.05 degrees
+    max_log_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ('input_dim', 'conv_channels', 'conv_kernel', 'hidden_size', 'num_layers',
+                     'num_mixtures', 'output_dim'):
+            _require(getattr(self, name) >= 1, f'{name} must be >= 1')
+        _require(0.0 <= self.dropout < 1.0, 'dropout must be in [0, 1)')
+        _require(self.min_log_std < self.max_log_std, 'need min_log_std < max_log_std')
+
+
+class FeatureNorm(nn.Module):
+    """Standardise feature rows with per-column ``mean`` and ``std`` buffers (saved weights)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer('mean', torch.zeros(dim))
+        self.register_buffer('std', torch.ones(dim))
+
+    def set_statistics(self, mean: np.ndarray | torch.Tensor,
+                       std: np.ndarray | torch.Tensor) -> None:
+        """Copy per-column statistics, e.g. from :func:`~.frame_features.feature_statistics`."""
+        mean = torch.as_tensor(mean, dtype=self.mean.dtype).reshape(self.mean.shape)
+        std = torch.as_tensor(std, dtype=self.std.dtype).reshape(self.std.shape)
+        _require(bool(torch.isfinite(mean).all()), 'feature means must be finite')
+        _require(bool((torch.isfinite(std) & (std > 0)).all()), 'feature stds must be positive')
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``(x - mean) / std`` over the last dimension."""
+        return (x - self.mean) / self.std
+
+
+def gaussian_weights(size: int, sigma: float) -> torch.Tensor:
+    """Return the causal kernel ``w[k]`` for lag ``k = 0..size-1``: a half Gaussian, sum 1."""
+    lags = torch.arange(size, dtype=torch.float64)
+    weights = torch.exp(-0.5 * (lags / sigma) ** 2)
+    return (weights / weights.sum()).float()
+
+
+class CausalGaussianSmoothing(nn.Module):
+    """
+    Smooth outputs over the past only: ``y_t = sum_k w_k z_{t-k}``, ``k = 0..size-1``.
+
+    Frames before the stream start count as zero (the neutral pose). The kernel is fixed by
+    the configuration, so it is not part of the saved weights.
+    """
+
+    def __init__(self, size: int, sigma: float) -> None:
+        super().__init__()
+        self.register_buffer('weights', gaussian_weights(size, sigma), persistent=False)
+
+    @property
+    def size(self) -> int:
+        """Return the number of taps, current frame included."""
+        return int(self.weights.numel())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Smooth ``(B, T, D)`` along time."""
+        windows = F.pad(z, (0, 0, self.size - 1, 0)).unfold(1, self.size, 1)  # oldest first
+        return windows @ self.weights.flip(0)
+
+    def step(self, z_t: torch.Tensor, history: torch.Tensor
+             ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Smooth one ``(B, D)`` frame given the ``(B, size-1, D)`` previous raw outputs."""
+        window = torch.cat((history, z_t[:, None]), dim=1)
+        return torch.einsum('bkd,k->bd', window, self.weights.flip(0)), window[:, 1:]
+
+
+class ChainSAGELayer(nn.Module):
+    """
+    GraphSAGE with LSTM aggregation over a chain of frames: ``lin_l(LSTM(neighbours)) + lin_r(h)``.
+
+    The neighbours of frame ``t`` are frames ``t-past .. t-1`` then ``t+1 .. t+future``, in time
+    order; frames outside the sequence are zero. The LSTM runs over them and its last output is
+    the aggregate, as in ``torch_geometric.nn.SAGEConv(aggr='lstm')`` whose parameter names
+    (``lstm``, ``lin_l``, ``lin_r``) this layer keeps.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, past: int, future: int = 0) -> None:
+        super().__init__()
+        self.past, self.future = past, future
+        self.lstm = nn.LSTM(in_dim, in_dim, batch_first=True)
+        self.lin_l = nn.Linear(in_dim, out_dim)
+        self.lin_r = nn.Linear(in_dim, out_dim, bias=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, T, in_dim)`` node states to ``(B, T, out_dim)``."""
+        batch, steps, dim = h.shape
+        width = self.past + 1 + self.future
+        windows = F.pad(h, (0, 0, self.past, self.future)).unfold(1, width, 1)
+        windows = windows.transpose(2, 3)  # (B, T, window, dim), oldest first
+        neighbors = torch.cat((windows[:, :, :self.past], windows[:, :, self.past + 1:]), dim=2)
+        flat = neighbors.reshape(batch * steps, self.past + self.future, dim)
+        aggregate = self.lstm(flat)[0][:, -1].reshape(batch, steps, dim)
+        return self.lin_l(aggregate) + self.lin_r(h)
+
+    def step(self, h_t: torch.Tensor, history: torch.Tensor
+             ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Map one ``(B, in_dim)`` frame given its ``(B, past, in_dim)`` predecessors."""
+        _require(self.future == 0, 'a layer with future neighbours cannot stream')
+        out = self.lin_l(self.lstm(history)[0][:, -1]) + self.lin_r(h_t)
+        return out, torch.cat((history[:, 1:], h_t[:, None]), dim=1)
+
+
+class CausalActiveListener(nn.Module):
+    """
+    The Active Listener graph model, causal: SAGE-LSTM layers over past frames, then smoothing.
+
+    ``x -> norm -> ReLU(Linear) -> [ReLU(SAGE) -> dropout] x num_layers -> Linear -> smoothing``.
+    The stream state is each layer's last ``past_neighbors`` inputs and the last
+    ``smoothing_size - 1`` raw outputs.
+    """
+
+    architecture = 'causal_active_listener'
+
+    def __init__(self, config: Optional[ActiveListenerConfig] = None) -> None:
+        super().__init__()
+        self.config = c = config if config is not None else ActiveListenerConfig()
+        self.norm = FeatureNorm(c.input_dim)
+        self.input_proj = nn.Linear(c.input_dim, c.hidden_dim)
+        self.layers = nn.ModuleList(
+            ChainSAGELayer(c.hidden_dim, c.hidden_dim, c.past_neighbors, c.future_neighbors)
+            for _ in range(c.num_layers))
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden_dim, c.output_dim)
+        self.smoothing = CausalGaussianSmoothing(c.smoothing_size, c.smoothing_sigma)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the ``(B, T, hidden_dim)`` node states after the last SAGE layer."""
+        h = torch.relu(self.input_proj(self.norm(x)))
+        for layer in self.layers:
+            h = self.dropout(torch.relu(layer(h)))
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, T, input_dim)`` features to ``(B, T, output_dim)`` angles."""
+        return self.smoothing(self.head(self.encode(x)))
+
+    def mean_pose(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Return the point prediction from :meth:`forward`'s outputs: the outputs themselves."""
+        return outputs
+
+    def loss(self, outputs: torch.Tensor, target: torch.Tensor,
+             mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return the mean absolute error over the frames where ``mask`` (B, T) is true."""
+        return _masked_mean((outputs.float() - target).abs().mean(-1), mask)
+
+    def predict_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the point prediction ``(B, T, output_dim)``."""
+        return self.mean_pose(self.forward(x))
+
+    def training_loss(self, x: torch.Tensor, target: torch.Tensor,
+                      mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return :meth:`loss` of :meth:`forward`."""
+        return self.loss(self.forward(x), target, mask)
+
+    def init_state(self, batch_size: int = 1, device: Optional[torch.device] = None) -> State:
+        """Return the state before the first frame: zero history everywhere."""
+        c, device = self.config, device or self.head.weight.device
+        layers = tuple(torch.zeros(batch_size, c.past_neighbors, c.hidden_dim, device=device)
+                       for _ in self.layers)
+        outputs = torch.zeros(batch_size, c.smoothing_size - 1, c.output_dim, device=device)
+        return layers + (outputs,)
+
+    def step(self, x_t: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
+        """Map one ``(B, input_dim)`` frame to ``(B, output_dim)`` angles; return the new state."""
+        h = torch.relu(self.input_proj(self.norm(x_t)))
+        histories = []
+        for layer, history in zip(self.layers, state[:-1]):
+            out, history = layer.step(h, history)
+            histories.append(history)
+            h = self.dropout(torch.relu(out))
+        y, outputs = self.smoothing.step(self.head(h), state[-1])
+        return y, tuple(histories) + (outputs,)
+
+
+def mdn_log_likelihood(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor,
+                       target: torch.Tensor) -> torch.Tensor:
+    """Return ``log p(target)`` per frame, float32; shapes (..., M), (..., M, D) x 2, (..., D)."""
+    logits, means, log_stds, target = (t.float() for t in (logits, means, log_stds, target))
+    z = (target[..., None, :] - means) * torch.exp(-log_stds)
+    component = -0.5 * (z * z).sum(-1) - log_stds.sum(-1) - 0.5 * means.shape[-1] * math.log(
+        2.0 * math.pi)
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1) + component, dim=-1)
+
+
+def mdn_nll(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor,
+            target: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Return the mean negative log-likelihood (nats per frame) over frames where ``mask``."""
+    return _masked_mean(-mdn_log_likelihood(logits, means, log_stds, target), mask)
+
+
+def mixture_mean(logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """Return the mixture mean ``sum_m pi_m mu_m``, shape (..., D)."""
+    return (torch.softmax(logits, dim=-1)[..., None] * means).sum(-2)
+
+
+def mixture_variance(logits: torch.Tensor, means: torch.Tensor,
+                     log_stds: torch.Tensor) -> torch.Tensor:
+    """Return the per-axis variance of the mixture (law of total variance), shape (..., D)."""
+    weights = torch.softmax(logits, dim=-1)[..., None]
+    mean = (weights * means).sum(-2, keepdim=True)
+    return (weights * (torch.exp(2.0 * log_stds) + (means - mean) ** 2)).sum(-2)
+
+
+def sample_mixture(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor,
+                   noise: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """
+    Draw from the mixture given standard normal ``noise`` of shape (..., D + 1).
+
+    The last noise channel picks the component by inverse CDF of ``softmax(logits / T)``; the
+    others scale the component's standard deviation times ``sqrt(T)`` (sketch-rnn style). A
+    deterministic function of the noise, so correlated noise gives smooth sample paths.
+    """
+    _require(temperature > 0.0, 'temperature must be positive')
+    dim = means.shape[-1]
+    cdf = torch.cumsum(torch.softmax(logits / temperature, dim=-1), dim=-1)
+    uniform = torch.special.ndtr(noise[..., dim])
+    index = (uniform[..., None] > cdf).sum(-1).clamp(max=logits.shape[-1] - 1)
+    gather = index[..., None, None].expand(*index.shape, 1, dim)
+    mean = means.gather(-2, gather).squeeze(-2)
+    std = torch.exp(log_stds.gather(-2, gather).squeeze(-2))
+    return mean + std * math.sqrt(temperature) * noise[..., :dim]
+
+
+class CausalGRUListener(nn.Module):
+    """
+    Causal conv front, multi-layer GRU and a mixture density head over (roll, pitch, yaw).
+
+    ``x -> norm -> GELU(Conv1d over the last conv_kernel frames) -> GRU -> dropout -> Linear``,
+    whose output splits into ``M`` logits, ``M x D`` means and ``M x D`` log standard deviations
+    (clamped to ``[min_log_std, max_log_std]``). The stream state is the last
+    ``conv_kernel - 1`` normalised input rows (zero before the start) and the GRU hidden state.
+    """
+
+    architecture = 'causal_gru_mdn'
+
+    def __init__(self, config: Optional[GRUListenerConfig] = None) -> None:
+        super().__init__()
+        self.config = c = config if config is not None else GRUListenerConfig()
+        self.norm = FeatureNorm(c.input_dim)
+        self.conv = nn.Conv1d(c.input_dim, c.conv_channels, c.conv_kernel)
+        self.gru = nn.GRU(c.conv_channels, c.hidden_size, c.num_layers, batch_first=True,
+                          dropout=c.dropout if c.num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden_size, c.num_mixtures * (1 + 2 * c.output_dim))
+
+    def _mixture(self, h: torch.Tensor) -> Mixture:
+        c = self.config
+        out = self.head(self.dropout(h))
+        logits, rest = out.split((c.num_mixtures, 2 * c.num_mixtures * c.output_dim), dim=-1)
+        means, log_stds = rest.unflatten(-1, (c.num_mixtures, 2 * c.output_dim)).chunk(2, -1)
+        return logits, means, log_stds.clamp(c.min_log_std, c.max_log_std)
+
+    def forward(self, x: torch.Tensor) -> Mixture:
+        """Map ``(B, T, input_dim)`` features to mixture parameters: (B,T,M), (B,T,M,D) x 2."""
+        xn = F.pad(self.norm(x), (0, 0, self.config.conv_kernel - 1, 0))
+        front = F.gelu(self.conv(xn.transpose(1, 2))).transpose(1, 2)
+        return self._mixture(self.gru(front)[0])
+
+    def init_state(self, batch_size: int = 1, device: Optional[torch.device] = None) -> State:
+        """Return the state before the first frame: zero input history and hidden state."""
+        c, device = self.config, device or self.head.weight.device
+        return (torch.zeros(batch_size, c.conv_kernel - 1, c.input_dim, device=device),
+                torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device))
+
+    def step(self, x_t: torch.Tensor, state: State) -> Tuple[Mixture, State]:
+        """Map one ``(B, input_dim)`` frame to its mixture parameters; return the new state."""
+        window = torch.cat((state[0], self.norm(x_t)[:, None]), dim=1)
+        front = F.gelu(F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias))
+        out, hidden = self.gru(front.transpose(1, 2), state[1])
+        return self._mixture(out[:, 0]), (window[:, 1:], hidden)
+
+    def mean_pose(self, outputs: Mixture) -> torch.Tensor:
+        """Return the mixture mean of :meth:`forward`'s outputs: the point prediction for MAE."""
+        return mixture_mean(outputs[0], outputs[1])
+
+    def loss(self, outputs: Mixture, target: torch.Tensor,
+             mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return :func:`mdn_nll` of ``target`` (B, T, D) over frames where ``mask`` is true."""
+        return mdn_nll(*outputs, target, mask)
+
+    def predict_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the mixture mean ``(B, T, output_dim)``."""
+        return self.mean_pose(self.forward(x))
+
+    def sample(self, x: torch.Tensor, generator: Optional[torch.Generator] = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """Draw one ``(B, T, output_dim)`` reaction, independent per frame, from ``generator``."""
+        logits, means, log_stds = self.forward(x)
+        noise = torch.randn(*logits.shape[:-1], means.shape[-1] + 1, generator=generator,
+                            device=logits.device, dtype=logits.dtype)
+        return sample_mixture(logits, means, log_stds, noise, temperature)
+
+    def training_loss(self, x: torch.Tensor, target: torch.Tensor,
+                      mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return :meth:`loss` of :meth:`forward`."""
+        return self.loss(self.forward(x), target, mask)
+
+
+NETWORKS: Dict[str, Tuple[Type, Type[nn.Module]]] = {
+    CausalGRUListener.architecture: (GRUListenerConfig, CausalGRUListener),
+    CausalActiveListener.architecture: (ActiveListenerConfig, CausalActiveListener),
+}
+
+
+def build_network(architecture: str, config: Optional[Mapping] = None) -> nn.Module:
+    """Build a freshly initialised network from its architecture name and config fields."""
+    if architecture not in NETWORKS:
+        raise ValueError(f'unknown architecture {architecture!r}; known: {", ".join(NETWORKS)}')
+    config_type, network_type = NETWORKS[architecture]
+    settings = dict(config or {})
+    unknown = sorted(set(settings) - {f.name for f in fields(config_type)})
+    _require(not unknown, f'unknown {architecture} settings {unknown}')
+    return network_type(config_type(**settings))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Return the number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,1 @@
+"""Offline training of learned listener models (ROS-free; thin CLIs live in training/)."""

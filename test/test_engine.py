@@ -1,0 +1,199 @@
+"""Unit tests of ListenerEngine with the real prosodic listener and a real ring buffer."""
+
+import math
+from pathlib import Path
+
+import listener_head_ros
+import numpy as np
+import pytest
+import soundfile
+
+from listener_head_ros.audio.ring_buffer import AudioRingBuffer
+from listener_head_ros.engine import EngineConfig, ListenerEngine
+from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
+from listener_head_ros.models.prosodic import ProsodicListener
+from listener_head_ros.motion.pose_shaping import MotionLimits
+
+RATE = 16000
+BUNDLED_SPEECH = Path(listener_head_ros.__file__).parent / 'data' / 'speech_en.wav'
+TOL = 1e-9
+
+
+@pytest.fixture(scope='module')
+def speech() -> np.ndarray:
+    """Return the bundled speech recording as mono float32 at 16 kHz."""
+    samples, rate = soundfile.read(BUNDLED_SPEECH, dtype='float32')
+    assert rate == RATE
+    return samples if samples.ndim == 1 else samples.mean(axis=1)
+
+
+def make_engine(buffer_seconds: float = 2.0, **settings) -> ListenerEngine:
+    """Return an engine around a fresh prosodic listener and ring buffer."""
+    model = ProsodicListener()
+    buffer = AudioRingBuffer(int(buffer_seconds * model.sample_rate))
+    return ListenerEngine(model, buffer, EngineConfig(**settings))
+
+
+def feed_and_tick(engine: ListenerEngine, audio: np.ndarray, hops_per_tick: int = 1) -> list:
+    """Write ``hops_per_tick`` hops of audio before every tick; return the tick outputs."""
+    chunk = engine.model.hop_length * hops_per_tick
+    outputs = []
+    for start in range(0, audio.size, chunk):
+        engine.buffer.write(audio[start:start + chunk])
+        outputs.append(engine.tick())
+    return outputs
+
+
+def test_steps_one_frame_per_complete_hop():
+    """A tick steps the model once per complete hop and leaves a partial hop buffered."""
+    engine = make_engine()
+    hop = engine.model.hop_length
+    rng = np.random.default_rng(1)
+    engine.buffer.write(0.1 * rng.standard_normal(3 * hop + hop // 2).astype(np.float32))
+    output = engine.tick()
+    assert (output.frames_stepped, output.frames_dropped, output.state) == (3, 0, 'listening')
+    assert engine.frames_stepped == 3 and engine.buffer.available == hop // 2
+    output = engine.tick()
+    assert (output.frames_stepped, output.state) == (0, 'holding')
+    engine.buffer.write(np.zeros(hop - hop // 2, dtype=np.float32))
+    assert engine.tick().frames_stepped == 1 and engine.buffer.available == 0
+    assert engine.frames_stepped == 4 and engine.frames_dropped == 0
+
+
+def test_drops_whole_frames_beyond_the_tick_budget():
+    """Hops beyond max_frames_per_tick are dropped whole, counted, and never queued."""
+    engine = make_engine(max_frames_per_tick=5)
+    hop = engine.model.hop_length
+    engine.buffer.write(np.zeros(12 * hop + 7, dtype=np.float32))
+    output = engine.tick()
+    assert (output.frames_stepped, output.frames_dropped) == (5, 7)
+    assert engine.buffer.available == 7  # the partial hop stays
+    engine.buffer.write(np.zeros(3 * hop, dtype=np.float32))
+    output = engine.tick()
+    assert (output.frames_stepped, output.frames_dropped) == (3, 0)
+    assert (engine.frames_stepped, engine.frames_dropped) == (8, 7)
+    engine.reset()
+    assert (engine.frames_stepped, engine.frames_dropped, engine.buffer.available) == (0, 0, 0)
+
+
+def test_eases_back_to_neutral_after_the_timeout(speech):
+    """Without audio the pose holds until neutral_return_timeout, then eases to exactly zero."""
+    engine = make_engine(neutral_return_timeout=0.3, neutral_return_time=0.4)
+    outputs = feed_and_tick(engine, speech[:90 * engine.model.hop_length])
+    assert outputs[-1].state == 'listening'
+    assert max(abs(o.frame.pitch) + abs(o.frame.roll) for o in outputs[-10:]) > 1e-3
+    period = 1.0 / engine.config.tick_rate
+    states, poses = [], []
+    for _ in range(int(round((0.3 + 0.4) / period)) + 5):
+        output = engine.tick()
+        states.append(output.state)
+        poses.append(np.array([output.frame.roll, output.frame.pitch, output.frame.yaw]))
+    holding = int(0.3 / period + 1e-6)
+    assert set(states[:holding - 1]) == {'holding'}  # (the boundary tick is float rounding)
+    assert set(states[holding + 1:]) == {'neutral'}
+    assert np.max(np.abs(poses[-1])) < TOL
+    magnitudes = [np.max(np.abs(p)) for p in poses[holding:]]
+    assert all(b <= a + TOL for a, b in zip(magnitudes, magnitudes[1:])), 'not a smooth ease'
+    assert float(np.max(engine.tick().frame.blendshapes)) < 0.5 * max(
+        float(np.max(o.frame.blendshapes)) for o in outputs) + TOL
+    assert engine.tick().frame.expression == 'neutral'
+
+
+def test_robot_speaking_suppresses_backchannels_and_goes_to_neutral(speech):
+    """While the robot speaks no backchannel is emitted and the head returns to neutral."""
+    listening = feed_and_tick(make_engine(), speech[:10 * RATE])
+    assert any(o.frame.backchannels for o in listening), 'the speech should cue nods'
+    engine = make_engine(neutral_return_time=0.5)
+    feed_and_tick(engine, speech[:2 * RATE])
+    engine.robot_speaking = True
+    outputs = feed_and_tick(engine, speech[2 * RATE:10 * RATE])
+    assert {o.state for o in outputs} == {'robot_speaking'}
+    assert not any(o.frame.backchannels for o in outputs)
+    assert all(o.frames_stepped == 1 for o in outputs[:-1])  # the model still listens
+    last = outputs[-1].frame
+    assert max(abs(last.roll), abs(last.pitch), abs(last.yaw)) < TOL
+    assert last.expression == 'neutral'
+    engine.robot_speaking = False
+    assert engine.tick().state in ('listening', 'holding')
+
+
+def test_keeps_backchannels_of_every_frame_stepped_in_a_tick(speech):
+    """Events of all frames stepped in one tick are returned, not only the last frame's."""
+    audio = speech[:10 * RATE]
+    reference = ProsodicListener()
+    hop = reference.hop_length
+    expected = [(i, e) for i in range(audio.size // hop)
+                for e in reference.step(audio[i * hop:(i + 1) * hop]).backchannels]
+    assert len(expected) >= 2
+    engine = make_engine(max_frames_per_tick=10)
+    outputs = feed_and_tick(engine, audio, hops_per_tick=10)
+    assert [e for o in outputs for e in o.frame.backchannels] == [e for _, e in expected]
+    assert any(i % 10 != 9 for i, _ in expected), 'an event should come from a non-last frame'
+
+
+def _adversarial_audio(rng: np.random.Generator, speech: np.ndarray) -> list:
+    """Return a random sequence of (kind, samples) segments of hostile audio."""
+    t = np.arange(int(rng.uniform(0.3, 1.5) * RATE)) / RATE
+    n = t.size
+    makers = {
+        'noise': lambda: rng.uniform(-1.0, 1.0, n),
+        'loud_noise': lambda: np.clip(rng.standard_normal(n) * 5.0, -1.0, 1.0),
+        'square': lambda: np.sign(np.sin(2 * np.pi * rng.uniform(60, 2000) * t)),
+        'clipped_speech': lambda: np.clip(speech[:n] * rng.uniform(5, 50), -1.0, 1.0),
+        'dc': lambda: np.full(n, rng.choice([-1.0, -0.5, 0.5, 1.0])),
+        'nan': lambda: np.where(rng.random(n) < 0.5, np.nan,
+                                rng.choice([np.inf, -np.inf, 0.3], n)),
+        'silence': lambda: np.zeros(n),
+        'speech': lambda: speech[rng.integers(0, speech.size - n):][:n],
+        'burst_10s': lambda: speech[:10 * RATE] * 4.0,
+    }
+    kinds = list(rng.permutation(list(makers)))
+    return [(kind, np.asarray(makers[kind](), dtype=np.float32)) for kind in kinds]
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_outputs_stay_safe_on_adversarial_audio(seed, speech):
+    """On hostile audio every output is finite, within limits and under the speed limit."""
+    rng = np.random.default_rng(seed)
+    tight = seed % 2 == 1
+    limits = MotionLimits(-0.05, 0.05, -0.04, 0.06, -0.08, 0.08, 0.2) if tight else MotionLimits()
+    engine = make_engine(limits=limits, max_frames_per_tick=int(rng.integers(1, 6)),
+                         smoothing_time_constant=float(rng.choice([0.0, 0.08])),
+                         neutral_return_timeout=0.2, neutral_return_time=0.3)
+    hop = engine.model.hop_length
+    lower, upper = limits.lower, limits.upper
+    ticks = 0
+    for kind, samples in _adversarial_audio(rng, speech):
+        position = 0
+        while position < samples.size:
+            chunk = int(rng.choice([1, hop // 3, hop, 3 * hop, 20 * hop, samples.size]))
+            engine.buffer.write(samples[position:position + chunk])
+            position += chunk
+            engine.robot_speaking = bool(rng.random() < 0.05)
+            output = engine.tick()
+            ticks += 1
+            pose = np.array([output.frame.roll, output.frame.pitch, output.frame.yaw])
+            velocity = np.asarray(output.angular_velocity, dtype=float)
+            assert np.all(np.isfinite(pose)) and np.all(np.isfinite(velocity)), kind
+            assert np.all(pose >= lower - TOL) and np.all(pose <= upper + TOL), (kind, pose)
+            assert np.all(np.abs(velocity) <= limits.max_angular_velocity + TOL), (kind, velocity)
+            _assert_face_in_range(output.frame, kind)
+            assert output.frames_stepped <= engine.config.max_frames_per_tick
+        for _ in range(int(rng.integers(0, 15))):  # a gap without audio
+            output = engine.tick()
+            assert np.all(np.abs(output.angular_velocity) <= limits.max_angular_velocity + TOL)
+    assert ticks > 10 and engine.frames_stepped > 0
+
+
+def _assert_face_in_range(frame, kind: str) -> None:
+    """Check that the facial outputs of a frame are finite and inside their ranges."""
+    blendshapes = np.asarray(frame.blendshapes, dtype=float)
+    units = np.asarray(frame.action_units, dtype=float)
+    assert blendshapes.shape == (len(ARKIT_BLENDSHAPES),) and units.shape == (len(ACTION_UNITS),)
+    for values in (blendshapes, units):
+        assert np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1)), kind
+    for value in (frame.valence, frame.arousal):
+        assert math.isfinite(value) and -1.0 <= value <= 1.0, kind
+    assert math.isfinite(frame.confidence) and 0.0 <= frame.confidence <= 1.0, kind
+    for event in frame.backchannels:
+        assert 0.0 <= event.intensity <= 1.0 and 0.0 < event.duration < 10.0, kind

@@ -1,0 +1,46 @@
+"""
+Prepare the IEMOCAP feature cache once: ``python training/prepare_iemocap.py --iemocap-root ...``.
+
+Thin command line over :func:`listener_head_ros.data.feature_cache.prepare_cache`; the
+cache format is described in ``docs/data_format.md``.
+"""
+
+import argparse
+from pathlib import Path
+import sys
+from typing import List, Optional
+
+from listener_head_ros.data.feature_cache import prepare_cache
+from listener_head_ros.data.iemocap import IemocapConfig, SESSIONS, SPEAKER_CHANNELS
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Parse the command line and prepare (or confirm) the feature cache."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--iemocap-root', type=Path, required=True,
+                        help='IEMOCAP_full_release (or its parent folder)')
+    parser.add_argument('--cache', type=Path, required=True, help='output cache folder')
+    parser.add_argument('--speaker-channel', choices=SPEAKER_CHANNELS, default='mix',
+                        help="audio channel: 'mix' (default), 'left', 'right' or 'speaker' "
+                             "(the speaker's channel, female on --female-channel)")
+    parser.add_argument('--female-channel', choices=('left', 'right'), default='left')
+    parser.add_argument('--max-gap', type=float, default=0.25,
+                        help='longest mocap NaN gap (s) to interpolate; longer ones drop '
+                             'the utterance')
+    parser.add_argument('--sessions', type=int, nargs='+', default=list(SESSIONS))
+    parser.add_argument('--force', action='store_true', help='rebuild even if up to date')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    args = parser.parse_args(argv)
+    config = IemocapConfig(speaker_channel=args.speaker_channel,
+                           female_channel=args.female_channel, max_gap_seconds=args.max_gap)
+    try:
+        prepare_cache(args.iemocap_root, args.cache, config, sessions=args.sessions,
+                      force=args.force, progress=not args.no_progress)
+    except FileNotFoundError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
