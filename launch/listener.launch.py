@@ -41,11 +41,17 @@ def generate_launch_description() -> LaunchDescription:
                               description='Parameter file for both nodes.'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Use /clock (bag replay).'),
+        DeclareLaunchArgument('model', default_value='prosodic',
+                              description="'prosodic' or a trained checkpoint directory."),
+        DeclareLaunchArgument('device', default_value='auto',
+                              description='auto, cpu or cuda (falls back to the CPU).'),
     ]
     listener = LifecycleNode(
         package='listener_head_ros', executable='listener_node', name='listener',
         namespace=namespace, output='screen',
-        parameters=[LaunchConfiguration('params_file'), {'use_sim_time': use_sim_time}],
+        parameters=[LaunchConfiguration('params_file'),
+                    {'use_sim_time': use_sim_time, 'model': LaunchConfiguration('model'),
+                     'device': LaunchConfiguration('device')}],
         remappings=[('audio', LaunchConfiguration('audio_topic')),
                     ('audio_info', LaunchConfiguration('audio_info_topic'))],
     )

@@ -27,6 +27,9 @@ def main() -> int:
     parser.add_argument('--out', type=Path, default=Path('runs/synthetic'))
     parser.add_argument('--dialogs-per-session', type=int, default=8)
     parser.add_argument('--model-type', default='causal_gru_mdn')
+    parser.add_argument('--model-config', type=json.loads, default={},
+                        help='network settings as JSON, e.g. \'{"hidden_size": 128}\'')
+    parser.add_argument('--crop-frames', type=int, default=300)
     parser.add_argument('--steps', type=int, default=1500)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--folds', type=int, nargs='+', default=[])
@@ -39,7 +42,8 @@ def main() -> int:
           f'neutral pose {corpus.neutral_mae_deg:.3f} deg')
     prepare_cache(corpus.root, args.out / 'cache')
     config = TrainConfig(cache_dir=str(args.out / 'cache'), out_dir=str(args.out / 'run'),
-                         model_type=args.model_type, steps=args.steps,
+                         model_type=args.model_type, model=args.model_config,
+                         crop_frames=args.crop_frames, steps=args.steps,
                          batch_size=args.batch_size, folds=tuple(args.folds), seed=args.seed,
                          warmup_steps=min(100, args.steps // 10), checkpoint_every=args.steps)
     results = cross_validation(config)

@@ -54,6 +54,8 @@ class GraphOptions:
     audio_info_topic: str = '/audio/audio_info'
     robot_profile: Optional[str] = None  # None keeps the parameter file's
     use_sim_time: bool = False
+    model: Optional[str] = None  # 'prosodic' or a checkpoint directory; None: the file's
+    device: Optional[str] = None  # None keeps the parameter file's
 
 
 def create_graph(options: GraphOptions,
@@ -63,8 +65,11 @@ def create_graph(options: GraphOptions,
         raise FileNotFoundError(f'parameter file {options.params_file} does not exist')
     common = ['--ros-args', '--params-file', str(options.params_file)]
     sim_time = [Parameter('use_sim_time', value=options.use_sim_time)]
+    listener_overrides = sim_time + [
+        Parameter(name, value=value) for name, value in
+        (('model', options.model), ('device', options.device)) if value is not None]
     listener = ListenerNode(
-        context=context, namespace=options.namespace, parameter_overrides=sim_time,
+        context=context, namespace=options.namespace, parameter_overrides=listener_overrides,
         cli_args=common + ['-r', f'audio:={options.audio_topic}',
                            '-r', f'audio_info:={options.audio_info_topic}'])
     driver_overrides = list(sim_time)
@@ -93,9 +98,13 @@ def parse_options(argv: List[str]) -> GraphOptions:
     parser.add_argument('--robot-profile', default=None,
                         help='generic_3dof, tiago, nao or a profile YAML path')
     parser.add_argument('--use-sim-time', action='store_true')
+    parser.add_argument('--model', default=None,
+                        help="'prosodic' or a trained checkpoint directory")
+    parser.add_argument('--device', default=None, choices=('auto', 'cpu', 'cuda'))
     args = parser.parse_args(argv)
     return GraphOptions(args.params_file, args.namespace, args.audio_topic,
-                        args.audio_info_topic, args.robot_profile, args.use_sim_time)
+                        args.audio_info_topic, args.robot_profile, args.use_sim_time,
+                        args.model, args.device)
 
 
 class GraphRunner:

@@ -27,6 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
@@ -55,6 +56,13 @@ GIL_SWITCH_INTERVAL = 0.0005
 # Sensor-data QoS (best effort, so reliable and best-effort publishers both reach us), with a
 # queue long enough (about 1.6 s of 512-sample chunks) to ride out a slow tick.
 AUDIO_QUEUE_DEPTH = 50
+# The subscriptions and publishers are destroyed by lifecycle transitions while an executor spins
+# in another thread. rclpy's default QoS event handlers are waitables, and a waitable destroyed
+# while the executor builds its wait set kills the executor with InvalidHandle (ros2/rclpy#1284,
+# #1206; reproduced here about once per 100 activate/deactivate cycles). Create these entities
+# without event handlers: subscriptions and publishers themselves are handled safely.
+_NO_SUBSCRIPTION_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
+_NO_PUBLISHER_EVENTS = PublisherEventCallbacks(use_default_callbacks=False)
 
 _PROSODIC_DESCRIPTIONS = {
     'low_pitch_percentile':
@@ -179,17 +187,20 @@ class ListenerNode(LifecycleNode):
         self.tick_seconds.clear()
         self.tick_cpu_seconds.clear()
         topic = self._p
+        events = {'event_callbacks': _NO_PUBLISHER_EVENTS}
         self._outputs = {
-            'pose': self.create_lifecycle_publisher(HeadPose, topic('topics.head_pose'), 10),
+            'pose': self.create_lifecycle_publisher(
+                HeadPose, topic('topics.head_pose'), 10, **events),
             'face': self.create_lifecycle_publisher(
-                FacialReaction, topic('topics.facial_reaction'), 10),
+                FacialReaction, topic('topics.facial_reaction'), 10, **events),
             'backchannel': self.create_lifecycle_publisher(
-                Backchannel, topic('topics.backchannel'), 10),
-            'diagnostics': self.create_publisher(DiagnosticArray, '/diagnostics', 10),
+                Backchannel, topic('topics.backchannel'), 10, **events),
+            'diagnostics': self.create_publisher(
+                DiagnosticArray, '/diagnostics', 10, **events),
         }
         if Expression is not None and topic('topics.expression'):
             self._outputs['expression'] = self.create_lifecycle_publisher(
-                Expression, topic('topics.expression'), 10)
+                Expression, topic('topics.expression'), 10, **events)
         self.get_logger().info(
             f'configured: model {model.name} on {device}, {model.frame_rate:.2f} frames/s '
             f'(hop {model.hop_length} samples at {model.sample_rate} Hz)')
@@ -202,21 +213,22 @@ class ListenerNode(LifecycleNode):
                             durability=qos_profile_sensor_data.durability)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                              reliability=ReliabilityPolicy.RELIABLE)
-        group = self._audio_group
+        options = {'callback_group': self._audio_group,
+                   'event_callbacks': _NO_SUBSCRIPTION_EVENTS}
         self._inputs = [
             self.create_subscription(AudioData, self._p('topics.audio'), self._on_audio,
-                                     sensor, callback_group=group),
+                                     sensor, **options),
             self.create_subscription(AudioInfo, self._p('topics.audio_info'),
-                                     self._on_audio_info, latched, callback_group=group),
+                                     self._on_audio_info, latched, **options),
         ]
         if self._p('topics.audio_stamped'):
             self._inputs.append(self.create_subscription(
                 AudioDataStamped, self._p('topics.audio_stamped'),
-                lambda msg: self._on_audio(msg.audio), sensor, callback_group=group))
+                lambda msg: self._on_audio(msg.audio), sensor, **options))
         if self._p('topics.robot_speaking'):
             self._inputs.append(self.create_subscription(
                 Bool, self._p('topics.robot_speaking'), self._on_robot_speaking, 10,
-                callback_group=group))
+                **options))
         self.engine.reset()
         self._io_timers = [
             self.create_timer(1.0 / self._p('frame_rate'), self._on_tick,

@@ -8,6 +8,8 @@ from typing import Any, Dict, Mapping, Tuple
 
 import yaml
 
+from listener_head_ros.models.device import DEVICES
+
 MODEL_TYPES = ('causal_gru_mdn', 'causal_active_listener')
 
 
@@ -25,6 +27,7 @@ class TrainConfig:
     model: Dict[str, Any] = field(default_factory=dict)  # the model's config dataclass fields
     sessions: Tuple[int, ...] = (1, 2, 3, 4, 5)  # each one is a test fold
     folds: Tuple[int, ...] = ()  # subset of sessions to run as test folds; () = all
+    final_model: bool = False  # after the folds, train one more model on all sessions
     steps: int = 2000
     batch_size: int = 32
     crop_frames: int = 300  # training crops of 10 s at 30 frames/s
@@ -48,6 +51,9 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f'{name} must be positive, not {getattr(self, name)!r}')
+        if self.device not in DEVICES and not str(self.device).startswith('cuda:'):
+            raise ConfigError(f'device must be one of {", ".join(DEVICES)} (or cuda:N), '
+                              f'not {self.device!r}')
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError('ema_decay must lie in [0, 1)')
         if len(set(self.sessions)) < 2:
@@ -85,11 +91,15 @@ class TrainConfig:
                 values[name] = _int_tuple(name, values[name])
         for name, value in values.items():
             default = known[name].default
+            if known[name].type == 'str' and not isinstance(value, str):
+                raise ConfigError(f'{name} must be a string, not {value!r}')
             if isinstance(default, bool) and not isinstance(value, bool):
                 raise ConfigError(f'{name} must be true or false, not {value!r}')
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ConfigError(f'{name} must be a number, not {value!r}')
+                if isinstance(default, int) and not float(value).is_integer():
+                    raise ConfigError(f'{name} must be an integer, not {value!r}')
                 values[name] = type(default)(value)
         if not isinstance(values.get('model', {}), Mapping):
             raise ConfigError('model must be a mapping of model settings')

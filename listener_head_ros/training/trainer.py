@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+import itertools
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 import yaml
@@ -97,14 +98,13 @@ def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int
     network = build_network(config.model_type, config.model)
     network.norm.set_statistics(*feature_statistics(data.features))
     network.to(run.device)
-    ema = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                        use_buffers=True)
+    ema = AveragedModel(network, avg_fn=_ema_with_warmup(config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
-    step, epoch = 0, 0
+    step, epoch, skip = 0, 0, 0  # skip: batches of ``epoch`` trained before a resume
     state_dir = fold_dir / 'last'
     if has_training_state(state_dir):
-        step, epoch = load_training_state(state_dir, network, ema, optimizer)
+        step, epoch, skip = load_training_state(state_dir, network, ema, optimizer)
         if run.is_main:
             print(f'resumed {fold_dir.name} at step {step}')
     trainer = _TrainingLoss(network)
@@ -128,7 +128,7 @@ def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int
     while step < config.steps:
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
-        for x, y, mask in loader:
+        for batch, (x, y, mask) in enumerate(itertools.islice(loader, skip, None), skip + 1):
             if step >= config.steps:
                 break
             for group in optimizer.param_groups:
@@ -149,12 +149,27 @@ def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int
                           seconds=round(time.monotonic() - start, 2))
                 progress.set_postfix(loss=f'{float(loss.detach()):.4f}')
             if run.is_main and step % config.checkpoint_every == 0:
-                save_training_state(state_dir, network, ema, optimizer, step, epoch + 1)
-        epoch += 1
+                save_training_state(state_dir, network, ema, optimizer, step, epoch, batch)
+        epoch, skip = epoch + 1, 0
     progress.close()
     if run.is_main:
         save_training_state(state_dir, network, ema, optimizer, step, epoch)
     return ema.module
+
+
+def _ema_with_warmup(decay: float):
+    """
+    Return an EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))``.
+
+    A fixed decay of 0.999 would still give the first, barely trained weights 22 % of the
+    average after 1500 steps; the ramp lets short runs average recent weights only.
+    """
+    def update(average: torch.Tensor, current: torch.Tensor, count: torch.Tensor
+               ) -> torch.Tensor:
+        n = float(count)
+        rate = min(decay, (1.0 + n) / (10.0 + n))
+        return average * rate + current * (1.0 - rate)
+    return update
 
 
 class _TrainingLoss(torch.nn.Module):
@@ -241,6 +256,12 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         (fold_dir / 'metrics.json').write_text(json.dumps(folds[test_session], indent=2))
         print(f'fold {test_session}: MAE {summary["mae_mean_deg"]:.3f} deg '
               f'(neutral {folds[test_session]["neutral_baseline"]["mae_mean_deg"]:.3f})')
+    if config.final_model:
+        network = train_network(config, load_fold(cache, config.sessions), out_dir / 'final',
+                                config.seed, run)
+        if run.is_main:
+            save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
+                                    cache.feature_config)
     if not run.is_main:
         return {}
     results = {'folds': folds, 'cross_validation': cross_validate(fold_scores).to_dict(),

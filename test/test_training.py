@@ -1,0 +1,470 @@
+"""
+Tests of the training pipeline: config, cross-validation, checkpoints, resume and DDP.
+
+Everything runs on a tiny synthetic IEMOCAP-format corpus (3 sessions, 2 dialogs each) whose
+feature cache is prepared once per module, with tiny networks trained for a few steps on the
+CPU. The distributed test starts 2 gloo processes with ``torch.distributed.run``.
+"""
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+import runpy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+import torch
+import yaml
+
+from listener_head_ros.data.feature_cache import FeatureCache, prepare_cache
+from listener_head_ros.data.iemocap import IemocapConfig, iter_listener_samples
+from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
+from listener_head_ros.eval.head_metrics import aggregate, cross_validate, utterance_metrics
+from listener_head_ros.models.checkpoint import load_checkpoint
+from listener_head_ros.models.learned import TorchListenerModel
+from listener_head_ros.models.networks import CausalActiveListener, CausalGRUListener
+from listener_head_ros.training import trainer
+from listener_head_ros.training.config import ConfigError, TrainConfig
+from listener_head_ros.training.dataset import load_fold
+from listener_head_ros.training.resume import META_NAME, TENSORS_NAME
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSIONS = (1, 2, 3)
+TINY_GRU = {'conv_channels': 16, 'hidden_size': 16, 'num_layers': 1, 'num_mixtures': 2,
+            'dropout': 0.0}
+TINY_ACTIVE_LISTENER = {'hidden_dim': 16, 'num_layers': 1, 'past_neighbors': 3,
+                        'dropout': 0.0}
+
+
+# Fixtures and helpers ------------------------------------------------------------------------
+
+@pytest.fixture(scope='module', autouse=True)
+def one_torch_thread():
+    """Train on one thread: tiny networks on 2 shared cores run fastest, and deterministic."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+    """Generate a tiny synthetic corpus and its feature cache, once for this module."""
+    base = tmp_path_factory.mktemp('synthetic')
+    config = SyntheticConfig(sessions=SESSIONS, dialogs_per_session=2, turns_per_dialog=4,
+                             long_gap_probability=0.0)
+    generated = generate_corpus(base / 'corpus', config, seed=0)
+    cache = prepare_cache(generated.root, base / 'cache', sessions=SESSIONS, progress=False,
+                          out=io.StringIO())
+    assert cache.sessions == list(SESSIONS)
+    return generated, cache
+
+
+def _config(cache: FeatureCache, out_dir: Path, **overrides) -> TrainConfig:
+    settings = dict(cache_dir=str(cache.cache_dir), out_dir=str(out_dir), model=TINY_GRU,
+                    sessions=SESSIONS, folds=(1, 2), steps=20, batch_size=4, crop_frames=64,
+                    warmup_steps=2, log_every=5, checkpoint_every=10, device='cpu',
+                    mixed_precision=False)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def _record_initial_weights(monkeypatch) -> list:
+    """Record a copy of every network's weights as the trainer builds it."""
+    built = []
+    build = trainer.build_network
+
+    def recording_build(architecture, config=None):
+        network = build(architecture, config)
+        built.append({k: v.detach().clone() for k, v in network.state_dict().items()})
+        return network
+
+    monkeypatch.setattr(trainer, 'build_network', recording_build)
+    return built
+
+
+@pytest.fixture(scope='module')
+def cv_run(corpus, tmp_path_factory):
+    """Cross-validate a tiny GRU on folds 1 and 2; return (config, results, initial weights)."""
+    _, cache = corpus
+    config = _config(cache, tmp_path_factory.mktemp('cv') / 'run')
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        initial = _record_initial_weights(monkeypatch)
+        results = trainer.cross_validation(config, trainer.Distributed())
+    return config, results, initial
+
+
+def _weights(path: Path, prefix: str = '') -> dict:
+    tensors = load_file(str(path))
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _max_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+
+
+def _flat(data: dict, prefix: str = '') -> dict:
+    """Flatten nested dicts to {'a.b': value}, so that pytest.approx can compare them."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f'{prefix}{key}.'))
+        else:
+            out[f'{prefix}{key}'] = value
+    return out
+
+
+def _write_yaml(path: Path, data) -> Path:
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+# TrainConfig ---------------------------------------------------------------------------------
+
+def test_config_loads_from_yaml_with_overrides(tmp_path):
+    """Load YAML, convert lists and numbers, and apply command-line overrides."""
+    path = _write_yaml(tmp_path / 'train.yaml', {
+        'cache_dir': 'cache', 'out_dir': 'runs/a', 'model_type': 'causal_active_listener',
+        'model': {'hidden_dim': 32}, 'sessions': [1, 2, 3], 'folds': [3], 'steps': 50,
+        'learning_rate': 1, 'mixed_precision': False})
+    config = TrainConfig.from_yaml(path, out_dir='runs/b', steps=None, folds=[2])
+    assert config.out_dir == 'runs/b' and config.steps == 50  # None overrides nothing
+    assert config.sessions == (1, 2, 3) and config.folds == (2,) and config.test_folds == (2,)
+    assert isinstance(config.learning_rate, float) and config.learning_rate == 1.0
+    assert config.model == {'hidden_dim': 32} and config.mixed_precision is False
+    assert config.batch_size == TrainConfig.batch_size
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert _config_with_all_folds().test_folds == (1, 2, 3, 4, 5)
+
+
+def _config_with_all_folds() -> TrainConfig:
+    return TrainConfig(cache_dir='c', out_dir='o')
+
+
+@pytest.mark.parametrize('name', sorted(p.name for p in (ROOT / 'config' / 'training').glob(
+    '*.yaml')))
+def test_shipped_training_configs_load(name):
+    """Every shipped training config loads, and its model settings build a network."""
+    config = TrainConfig.from_yaml(ROOT / 'config' / 'training' / name)
+    assert config.test_folds == (1, 2, 3, 4, 5)
+    network = trainer.build_network(config.model_type, config.model)
+    assert network.architecture == config.model_type
+
+
+BASE = {'cache_dir': 'cache', 'out_dir': 'out'}
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'stpes': 10}, r"unknown config keys \['stpes'\]"),
+    ({'steps': 'ten'}, "steps must be a number, not 'ten'"),
+    ({'steps': True}, 'steps must be a number'),
+    ({'learning_rate': [0.1]}, 'learning_rate must be a number'),
+    ({'mixed_precision': 'yes'}, "mixed_precision must be true or false, not 'yes'"),
+    ({'sessions': 'all'}, "sessions must be a list of session numbers, not 'all'"),
+    ({'folds': [1.5]}, 'folds must be a list of session numbers'),
+    ({'model': [16]}, 'model must be a mapping of model settings'),
+    ({'model_type': 'transformer'}, "model_type must be one of .*, not 'transformer'"),
+    ({'steps': 0}, 'steps must be positive, not 0'),
+    ({'batch_size': -4}, 'batch_size must be positive'),
+    ({'learning_rate': 0.0}, 'learning_rate must be positive'),
+    ({'ema_decay': 1.0}, r'ema_decay must lie in \[0, 1\)'),
+    ({'sessions': [1]}, 'leave-one-session-out needs at least two sessions'),
+    ({'folds': [6]}, r'folds \[6\] are not among sessions \(1, 2, 3, 4, 5\)'),
+    ({'sessions': [1, 2], 'folds': [2, 3]}, r'folds \[3\] are not among sessions'),
+    ({'cache_dir': None}, 'missing config keys'),
+    ({'out_dir': None}, r"missing config keys \['out_dir'\]"),
+    ({'device': 3}, 'device must be a string, not 3'),
+    ({'out_dir': ['runs']}, 'out_dir must be a string'),
+    ({'steps': 10.5}, 'steps must be an integer, not 10.5'),
+    ({'device': 'gpu'}, 'device must be one of'),
+])
+def test_bad_configs_raise_config_error(tmp_path, changes, message):
+    """Unknown keys, wrong types, bad values and missing keys raise a clear ConfigError."""
+    data = {**BASE, **changes}
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(data)
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_yaml(_write_yaml(tmp_path / 'bad.yaml', data))
+
+
+@pytest.mark.parametrize('text, message', [
+    ('- a\n- b\n', 'must hold a mapping of settings'),
+    ('steps: [1\n', 'cannot read training config'),
+])
+def test_malformed_yaml_files_raise_config_error(tmp_path, text, message):
+    """A YAML file that is not a mapping, or not YAML at all, raises ConfigError."""
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_yaml(_write_yaml(tmp_path / 'bad.yaml', text))
+    with pytest.raises(ConfigError, match='cannot read training config'):
+        TrainConfig.from_yaml(tmp_path / 'missing.yaml')
+
+
+def test_integral_floats_are_accepted_for_integer_settings():
+    """A whole number written as a float (steps: 100.0) is an integer setting."""
+    config = TrainConfig.from_dict({**BASE, 'steps': 100.0})
+    assert config.steps == 100 and isinstance(config.steps, int)
+
+
+# Cross-validation end to end ---------------------------------------------------------------
+
+def test_cross_validation_writes_results_config_and_checkpoints(cv_run):
+    """results.json, train_config.yaml, each fold's metrics, log and checkpoint are saved."""
+    config, results, _ = cv_run
+    out = Path(config.out_dir)
+    saved = json.loads((out / 'results.json').read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert TrainConfig.from_yaml(out / 'train_config.yaml') == config
+    assert set(saved['folds']) == {'1', '2'}
+    assert set(saved['cross_validation']['folds']) == {'1', '2'}
+    for fold in ('1', '2'):
+        summary = saved['folds'][fold]
+        assert json.loads((out / f'fold{fold}' / 'metrics.json').read_text()) == summary
+        assert summary['test_utterances'] == summary['test']['n_utterances'] > 0
+        assert summary['train_utterances'] > 0 and summary['parameters'] > 0
+        assert math.isfinite(summary['test']['mae_mean_deg'])
+        assert summary['neutral_baseline']['pearson_mean'] is None
+        assert Path(summary['checkpoint']) == out / f'fold{fold}' / trainer.CHECKPOINT_DIR
+        log = (out / f'fold{fold}' / 'log.csv').read_text().splitlines()
+        assert log[0] == 'step,loss,lr,seconds' and len(log) == 1 + config.steps // 5
+        assert all(math.isfinite(float(row.split(',')[1])) for row in log[1:])
+    assert saved['config'] == config.to_dict()
+
+
+def test_metrics_equal_an_independent_recomputation(cv_run, corpus):
+    """Recompute each fold's metrics from the saved checkpoint's predictions."""
+    config, results, _ = cv_run
+    _, cache = corpus
+    folds = {}
+    for fold in (1, 2):
+        model = load_checkpoint(Path(config.out_dir) / f'fold{fold}' / 'checkpoint')
+        test = load_fold(cache, [fold])
+        preds = [model.predict(features)[0][:, 0] for features in test.features]
+        folds[fold] = [utterance_metrics(p, h) for p, h in zip(preds, test.heads)]
+        reported = results['folds'][fold]['test']
+        assert _flat(reported) == pytest.approx(_flat(aggregate(folds[fold]).to_dict()),
+                                                rel=1e-6)
+        # Plain numpy: mean over utterances of the per-utterance, per-axis MAE in degrees.
+        mae = np.mean([np.degrees(np.abs(p - h)).mean(0) for p, h in zip(preds, test.heads)])
+        assert reported['mae_mean_deg'] == pytest.approx(mae, rel=1e-6)
+        pitch_r = np.mean([np.corrcoef(p[:, 1], h[:, 1])[0, 1]
+                           for p, h in zip(preds, test.heads)])
+        assert reported['pearson']['pitch'] == pytest.approx(pitch_r, rel=1e-5, abs=1e-7)
+    overall = cross_validate(folds).to_dict()
+    assert _flat(results['cross_validation']) == pytest.approx(_flat(overall), rel=1e-6)
+
+
+def test_checkpoint_runs_audio_like_evaluation_predicts_features(cv_run, corpus):
+    """The node's path (audio -> run/step) gives the poses evaluation got from cached features."""
+    config, _, _ = cv_run
+    generated, cache = corpus
+    checkpoint = Path(config.out_dir) / 'fold1' / 'checkpoint'
+    model = load_checkpoint(checkpoint, frame_rate=30.0, device='cpu')
+    assert isinstance(model, TorchListenerModel) and isinstance(model.network,
+                                                                CausalGRUListener)
+    ema = _weights(Path(config.out_dir) / 'fold1' / 'last' / TENSORS_NAME, 'ema.module.')
+    assert _max_difference(ema, dict(model.network.state_dict())) == 0.0
+    sample = next(iter_listener_samples(generated.root, [1], cache.iemocap_config))
+    test = load_fold(cache, [1])
+    index = [info.utterance_id for info in test.infos].index(sample.utterance_id)
+    expected = model.predict(test.features[index])[0][:, 0]
+    from_audio = np.array([[f.roll, f.pitch, f.yaw] for f in model.run(sample.audio)])
+    assert from_audio.shape == expected.shape
+    np.testing.assert_allclose(from_audio, expected, atol=1e-5)
+    model.reset()
+    hop = model.hop_length
+    streamed = np.array([[f.roll, f.pitch, f.yaw] for f in (
+        model.step(sample.audio[i * hop:(i + 1) * hop]) for i in range(len(expected)))])
+    np.testing.assert_allclose(streamed, expected, atol=1e-4)
+    assert cache.iemocap_config == IemocapConfig()
+
+
+def test_every_fold_trains_a_fresh_model(cv_run, corpus, tmp_path, monkeypatch):
+    """Folds start from different seeds; a fold's result does not depend on earlier folds."""
+    config, _, initial = cv_run
+    _, cache = corpus
+    assert len(initial) == 2
+    assert _max_difference(initial[0], initial[1]) > 0.01
+    alone = _config(cache, tmp_path / 'alone', folds=(2,))
+    built = _record_initial_weights(monkeypatch)
+    trainer.cross_validation(alone, trainer.Distributed())
+    assert _max_difference(built[0], initial[1]) == 0.0
+    after_fold1 = _weights(Path(config.out_dir) / 'fold2' / 'checkpoint' / 'model.safetensors')
+    trained_alone = _weights(tmp_path / 'alone' / 'fold2' / 'checkpoint' / 'model.safetensors')
+    assert _max_difference(after_fold1, trained_alone) == 0.0
+    assert _max_difference(after_fold1, _weights(
+        Path(config.out_dir) / 'fold1' / 'checkpoint' / 'model.safetensors')) > 0.0
+
+
+class _Interrupted(Exception):
+    """Stands for a crash or Ctrl-C right after a checkpoint."""
+
+
+def test_interrupted_training_resumes_exactly(corpus, tmp_path, monkeypatch, capsys):
+    """Crash after the step-N checkpoint (mid-epoch), rerun: same weights as never stopping."""
+    _, cache = corpus
+    data = load_fold(cache, [2, 3])  # 8 utterances: 2 batches of 4 per epoch
+    assert len(data) == 8
+    steps, interrupt_at = 10, 5
+
+    def train(name):
+        config = _config(cache, tmp_path / name, steps=steps, checkpoint_every=interrupt_at)
+        return trainer.train_network(config, data, tmp_path / name / 'fold1', 1,
+                                     trainer.Distributed())
+
+    train('uninterrupted')
+    save = trainer.save_training_state
+
+    def save_then_crash(directory, model, ema, optimizer, step, epoch, *args, **kwargs):
+        save(directory, model, ema, optimizer, step, epoch, *args, **kwargs)
+        if step == interrupt_at:
+            raise _Interrupted
+
+    monkeypatch.setattr(trainer, 'save_training_state', save_then_crash)
+    with pytest.raises(_Interrupted):
+        train('interrupted')
+    meta = json.loads((tmp_path / 'interrupted' / 'fold1' / 'last' / META_NAME).read_text())
+    assert meta['step'] == interrupt_at
+    monkeypatch.setattr(trainer, 'save_training_state', save)
+    capsys.readouterr()
+    resumed = train('interrupted')
+    assert f'resumed fold1 at step {interrupt_at}' in capsys.readouterr().out
+    states = [_weights(tmp_path / name / 'fold1' / 'last' / TENSORS_NAME)
+              for name in ('uninterrupted', 'interrupted')]
+    assert states[0].keys() == states[1].keys()
+    assert _max_difference(*states) < 1e-6  # weights, EMA weights and optimizer moments
+    assert json.loads((tmp_path / 'interrupted' / 'fold1' / 'last' / META_NAME).read_text())[
+        'step'] == steps
+    ema = {k: v for k, v in resumed.state_dict().items()}
+    assert _max_difference(ema, _weights(tmp_path / 'uninterrupted' / 'fold1' / 'last' /
+                                         TENSORS_NAME, 'ema.module.')) < 1e-6
+
+
+def test_ema_weights_differ_from_raw_weights(cv_run):
+    """The exported checkpoint holds the EMA weights, which lag the raw ones."""
+    config, _, _ = cv_run
+    state = Path(config.out_dir) / 'fold1' / 'last' / TENSORS_NAME
+    raw, ema = _weights(state, 'model.'), _weights(state, 'ema.module.')
+    parameters = [k for k in raw if not k.startswith('norm.')]
+    assert parameters
+    assert max(float((raw[k] - ema[k]).abs().max()) for k in parameters) > 1e-4
+    for name in ('norm.mean', 'norm.std'):  # constant buffers: the average is the value
+        torch.testing.assert_close(raw[name], ema[name])
+    checkpoint = _weights(Path(config.out_dir) / 'fold1' / 'checkpoint' / 'model.safetensors')
+    assert _max_difference(checkpoint, ema) == 0.0
+
+
+def test_causal_active_listener_trains(corpus, tmp_path):
+    """The Active Listener re-implementation trains, saves and scores through the same path."""
+    _, cache = corpus
+    config = _config(cache, tmp_path / 'al', model_type='causal_active_listener',
+                     model=TINY_ACTIVE_LISTENER, steps=4, folds=(3,), log_every=1)
+    results = trainer.cross_validation(config, trainer.Distributed())
+    assert math.isfinite(results['folds'][3]['test']['mae_mean_deg'])
+    model = load_checkpoint(tmp_path / 'al' / 'fold3' / 'checkpoint')
+    assert isinstance(model.network, CausalActiveListener)
+    log = (tmp_path / 'al' / 'fold3' / 'log.csv').read_text().splitlines()
+    assert len(log) == 5 and all(math.isfinite(float(r.split(',')[1])) for r in log[1:])
+
+
+# Distributed data parallel -------------------------------------------------------------------
+
+DDP_SCRIPT = '''
+"""Train one tiny deterministic fold (under torchrun or alone); rank 0 saves the weights."""
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.torch import save_file
+
+from listener_head_ros.training.config import TrainConfig
+from listener_head_ros.training.dataset import FoldData
+from listener_head_ros.training.trainer import init_distributed, train_network
+
+out = Path(sys.argv[1])
+rng = np.random.default_rng(0)
+lengths = [40, 55, 64, 31, 64, 50, 20, 64]  # unequal padding: frame-weighted loss matters
+features = [rng.standard_normal((n, 68)).astype(np.float32) for n in lengths]
+heads = [(0.01 * np.cumsum(rng.standard_normal((n, 3)), 0)).astype(np.float32)
+         for n in lengths]
+config = TrainConfig(cache_dir='unused', out_dir=str(out), model=MODEL, steps=6,
+                     batch_size=4, crop_frames=48, warmup_steps=2, ema_decay=0.5,
+                     device='cpu', checkpoint_every=100)
+run = init_distributed('cpu')
+ema = train_network(config, FoldData([None] * len(lengths), features, heads), out / 'fold',
+                    seed=3, run=run)
+if run.is_main:
+    save_file({k: v.contiguous() for k, v in ema.state_dict().items()},
+              str(out / 'ema.safetensors'))
+    (out / 'world_size').write_text(str(run.world_size))
+'''
+
+
+def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path, monkeypatch):
+    """Two CPU processes under torch.distributed.run train the same weights as one process."""
+    script = tmp_path / 'train_fold.py'
+    script.write_text(DDP_SCRIPT.replace('MODEL', repr(TINY_GRU)))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
+    for name in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        env.pop(name, None)
+    process = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+         '--standalone', str(script), str(tmp_path / 'ddp')],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    assert (tmp_path / 'ddp' / 'world_size').read_text() == '2'
+    monkeypatch.setattr(sys, 'argv', [str(script), str(tmp_path / 'single')])
+    runpy.run_path(str(script), run_name='__main__')  # one thread, as the subprocesses
+    assert (tmp_path / 'single' / 'world_size').read_text() == '1'
+    # Gradients differ only in float summation order (~4e-7 here); without the frame-weighted
+    # loss scaling of unequally padded shards the weights differ by ~6e-3.
+    tolerance = 1e-5
+    single, ddp = (_weights(tmp_path / name / 'ema.safetensors') for name in ('single', 'ddp'))
+    assert _max_difference(single, ddp) < tolerance
+    states = [_weights(tmp_path / name / 'fold' / 'last' / TENSORS_NAME, 'model.')
+              for name in ('single', 'ddp')]
+    assert _max_difference(*states) < tolerance
+    assert _max_difference(states[0], single) > 10 * tolerance  # EMA is not the raw weights
+
+
+# The node runs a trained checkpoint ----------------------------------------------------------
+
+def test_listener_node_runs_a_trained_checkpoint(cv_run, rclpy_context):
+    """model=<checkpoint dir> configures a TorchListenerModel; 'cuda' falls back to the CPU."""
+    listener_node = pytest.importorskip('listener_head_ros.ros.listener_node')
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    config, _, _ = cv_run
+    checkpoint = str(Path(config.out_dir) / 'fold1' / 'checkpoint')
+    for device in ('cpu', 'cuda'):
+        node = listener_node.ListenerNode(
+            context=rclpy_context, parameter_overrides=[
+                Parameter('model', value=checkpoint), Parameter('device', value=device)])
+        try:
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS, device
+            model = node.engine.model
+            assert isinstance(model, TorchListenerModel)
+            assert isinstance(model.network, CausalGRUListener)
+            if not torch.cuda.is_available():
+                assert model.device == 'cpu' and node.device == 'cpu'
+            assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        finally:
+            node.destroy_node()
+
+
+def test_train_script_reports_config_errors(tmp_path):
+    """training/train.py exits 2 with the ConfigError message on a bad config."""
+    path = _write_yaml(tmp_path / 'bad.yaml', {**BASE, 'steps': 0})
+    process = subprocess.run(
+        [sys.executable, str(ROOT / 'training' / 'train.py'), '--config', str(path)],
+        capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2
+    assert 'steps must be positive' in process.stderr
+    assert process.stderr.startswith('train.py: ')
