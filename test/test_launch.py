@@ -40,7 +40,7 @@ def test_launch_description():
     description = module.generate_launch_description()
     arguments = {a.name for a in description.get_launch_arguments()}
     assert arguments >= {'namespace', 'audio_topic', 'robot_profile', 'params_file',
-                         'use_sim_time'}
+                         'use_sim_time', 'model', 'device'}
     from launch_ros.actions import LifecycleNode, Node
     nodes = [e for e in description.entities if isinstance(e, Node)]
     assert any(isinstance(n, LifecycleNode) for n in nodes) and len(nodes) == 2

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import collections
 from dataclasses import fields
+import functools
 import math
 import sys
+import threading
 import time
 from typing import Any, Dict, Optional
 
@@ -33,6 +35,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import (
     DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
 from std_msgs.msg import Bool
+import torch
 
 from listener_head_ros.audio.pcm import AudioFormat, parse_channel_mix
 from listener_head_ros.audio.stream_input import AudioStreamInput
@@ -64,6 +67,25 @@ AUDIO_QUEUE_DEPTH = 50
 _NO_SUBSCRIPTION_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
 _NO_PUBLISHER_EVENTS = PublisherEventCallbacks(use_default_callbacks=False)
 
+
+def _while_active(lock_name: str):
+    """
+    Run a callback only while the node is active, never during a transition's _stop_io.
+
+    The executor may dispatch a callback just before deactivate destroys its timer or
+    subscription; without this guard it could then run during cleanup and find the engine and
+    publishers gone, and its exception would stop the executor.
+    """
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args):
+            with getattr(self, lock_name):
+                if self._io_active:
+                    method(self, *args)
+        return guarded
+    return wrap
+
+
 _PROSODIC_DESCRIPTIONS = {
     'low_pitch_percentile':
         'Ward & Tsukahara: pitch below this percentile of the speaker counts as low.',
@@ -78,6 +100,10 @@ PARAMETERS = [
                   "'prosodic' (embedded default) or a checkpoint directory (config.json + "
                   'model.safetensors).'),
     ParameterSpec('device', 'auto', 'auto, cpu or cuda; cuda falls back to the CPU if absent.'),
+    ParameterSpec('cpu_threads', 1,
+                  'torch intra-op threads for inference on the CPU. One is fastest for per-frame '
+                  'steps on small machines (two threads made a learned step 5-8x slower here).',
+                  (1, 256)),
     ParameterSpec('frame_rate', 30.0, 'Model frames and published poses per second, Hz.',
                   (1.0, 200.0)),
     ParameterSpec('max_frames_per_tick', 5,
@@ -146,6 +172,10 @@ class ListenerNode(LifecycleNode):
         self._io_timers: list = []
         self._info_text = 'no AudioInfo yet: using the input.* parameters'
         self._last_diagnostics = (time.monotonic(), 0, 0)
+        self._io_active = False
+        self._audio_lock = threading.Lock()  # one lock per callback group: no cross-group waits
+        self._tick_lock = threading.Lock()
+        self._diagnostics_lock = threading.Lock()
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -155,6 +185,7 @@ class ListenerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Build the model, the audio input and the publishers from the parameters."""
         try:
+            torch.set_num_threads(self._p('cpu_threads'))
             device, warning = resolve_device(self._p('device'))
             if warning:
                 self.get_logger().warning(warning)
@@ -213,6 +244,7 @@ class ListenerNode(LifecycleNode):
                             durability=qos_profile_sensor_data.durability)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                              reliability=ReliabilityPolicy.RELIABLE)
+        self._io_active = True
         options = {'callback_group': self._audio_group,
                    'event_callbacks': _NO_SUBSCRIPTION_EVENTS}
         self._inputs = [
@@ -267,6 +299,8 @@ class ListenerNode(LifecycleNode):
         return load_checkpoint(self._p('model'), frame_rate=frame_rate, device=device)
 
     def _stop_io(self) -> None:
+        with self._audio_lock, self._tick_lock, self._diagnostics_lock:
+            self._io_active = False  # waits for running callbacks; later ones return at once
         for timer in self._io_timers:
             self.destroy_timer(timer)
         for subscription in self._inputs:
@@ -286,11 +320,13 @@ class ListenerNode(LifecycleNode):
 
     # Callbacks ------------------------------------------------------------------------------
 
+    @_while_active('_audio_lock')
     def _on_audio(self, msg: AudioData) -> None:
         error = self.audio_input.push(msg.data)
         if error:
             self.get_logger().error(f'audio: {error}', throttle_duration_sec=5.0)
 
+    @_while_active('_audio_lock')
     def _on_audio_info(self, msg: AudioInfo) -> None:
         fmt = AudioFormat(channels=msg.channels, sample_rate=msg.sample_rate,
                           sample_format=msg.sample_format or self._p('input.sample_format'),
@@ -303,10 +339,12 @@ class ListenerNode(LifecycleNode):
         else:
             self.get_logger().info(f'audio format: {self._info_text}')
 
+    @_while_active('_audio_lock')
     def _on_robot_speaking(self, msg: Bool) -> None:
         self.audio_input.set_muted(msg.data)
         self.engine.robot_speaking = bool(msg.data)
 
+    @_while_active('_tick_lock')
     def _on_tick(self) -> None:
         output = self.engine.tick()
         self.tick_seconds.append(output.compute_seconds)
@@ -342,6 +380,7 @@ class ListenerNode(LifecycleNode):
                 header=pose.header, expression=face.expression, valence=face.valence,
                 arousal=face.arousal, confidence=face.confidence))
 
+    @_while_active('_diagnostics_lock')
     def _publish_diagnostics(self) -> None:
         stats, engine = self.audio_input.stats, self.engine
         now = time.monotonic()
