@@ -1,0 +1,619 @@
+"""
+Integration tests of the listener lifecycle node with real rclpy over real DDS.
+
+Audio comes from another process (the package's audio file publisher, or a small script), the
+node runs in this process under a MultiThreadedExecutor, and a probe node records what it
+publishes. Bad inputs are published from this process.
+"""
+
+from contextlib import contextmanager
+import gc
+import json
+import math
+import os
+from pathlib import Path
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+import weakref
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+audio_msgs = pytest.importorskip('audio_common_msgs.msg')
+listener_msgs = pytest.importorskip('listener_head_ros.msg')
+soundfile = pytest.importorskip('soundfile')
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+import soxr  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+
+from listener_head_ros.audio.pcm import encode_pcm  # noqa: E402
+from listener_head_ros.models.checkpoint import save_prosodic_checkpoint  # noqa: E402
+from listener_head_ros.models.prosodic import ProsodicListenerConfig  # noqa: E402
+from listener_head_ros.motion.pose_shaping import MotionLimits  # noqa: E402
+from listener_head_ros.ros.listener_node import (  # noqa: E402
+    GIL_SWITCH_INTERVAL, ListenerNode)
+
+AudioData, AudioInfo = audio_msgs.AudioData, audio_msgs.AudioInfo
+HeadPose, FacialReaction = listener_msgs.HeadPose, listener_msgs.FacialReaction
+Backchannel = listener_msgs.Backchannel
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT / 'listener_head_ros' / 'data' / 'speech_en.wav'
+RATE = 16000
+TIMEOUT = 10.0
+LIMITS = MotionLimits()
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                     reliability=ReliabilityPolicy.RELIABLE)
+FAST_DIAGNOSTICS = {'diagnostics_period': 0.2}
+
+# Publishes audio segments described by a JSON list, each after its own AudioInfo, at real time.
+SOURCE_SCRIPT = '''
+import json, sys, time
+import numpy as np, rclpy, soundfile
+from audio_common_msgs.msg import AudioData, AudioInfo
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from listener_head_ros.audio.pcm import encode_pcm
+
+rclpy.init()
+node = rclpy.create_node('test_audio_source')
+latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                     reliability=ReliabilityPolicy.RELIABLE)
+info_publisher = node.create_publisher(AudioInfo, 'audio_info', latched)
+audio_publisher = node.create_publisher(AudioData, 'audio', 10)
+deadline = time.monotonic() + 10.0
+while audio_publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+    time.sleep(0.02)
+rng = np.random.default_rng(0)
+for segment in json.loads(sys.argv[1]):
+    info = segment['info']
+    info_publisher.publish(AudioInfo(**info))
+    time.sleep(0.3)  # AudioInfo and AudioData are separate topics: let the info land first
+    if info['coding_format'] == 'mp3':
+        chunks = [bytes([0xFF, 0xFB, 0x90, 0x64]) + rng.bytes(413)
+                  for _ in range(int(segment['seconds'] / 0.026))]
+        period = 0.026
+    else:
+        samples, rate = soundfile.read(segment['wav'], dtype='float32', always_2d=True)
+        frames = int(0.032 * rate)
+        chunks = [encode_pcm(samples[i:i + frames], info['sample_format'])
+                  for i in range(0, len(samples), frames)]
+        period = frames / rate
+    print('segment', info['sample_format'], info['coding_format'], flush=True)
+    start = time.monotonic()
+    for index, chunk in enumerate(chunks):
+        audio_publisher.publish(AudioData(data=chunk))
+        time.sleep(max(0.0, start + (index + 1) * period - time.monotonic()))
+print('done', flush=True)
+node.destroy_node()
+rclpy.shutdown()
+'''
+
+
+class Recorder:
+    """A probe node that records the listener's outputs with their arrival times."""
+
+    def __init__(self, context):
+        self.node = rclpy.create_node('listener_probe', context=context)
+        self.poses, self.faces, self.backchannels, self.diagnostics = [], [], [], []
+        self.node.create_subscription(HeadPose, 'head_pose', self._record(self.poses), 100)
+        self.node.create_subscription(
+            FacialReaction, 'facial_reaction', self._record(self.faces), 100)
+        self.node.create_subscription(
+            Backchannel, 'backchannel', self._record(self.backchannels), 100)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+        self.audio = self.node.create_publisher(AudioData, 'audio', 100)
+        self.info = self.node.create_publisher(AudioInfo, 'audio_info', LATCHED)
+        self.speaking = self.node.create_publisher(Bool, 'robot_speaking', 10)
+        self.clock = self.node.create_publisher(Clock, '/clock', 10)
+
+    @staticmethod
+    def _record(store):
+        return lambda msg: store.append((time.monotonic(), msg))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.endswith(': listener'):
+                values = {kv.key: kv.value for kv in status.values}
+                self.diagnostics.append((time.monotonic(), status, values))
+
+    def last(self, key: str, default: str = '') -> str:
+        """Return the value of ``key`` in the latest diagnostics, or ``default``."""
+        return self.diagnostics[-1][2].get(key, default) if self.diagnostics else default
+
+    def count(self, key: str) -> int:
+        """Return the latest diagnostics counter ``key`` as an int (0 before any)."""
+        return int(self.last(key, '0'))
+
+    def fresh_diagnostics(self, after: float) -> bool:
+        """Return whether diagnostics arrived after the monotonic time ``after``."""
+        return bool(self.diagnostics) and self.diagnostics[-1][0] > after
+
+    def poses_since(self, since: float) -> list:
+        """Return the HeadPose messages that arrived after ``since``."""
+        return [msg for t, msg in list(self.poses) if t > since]
+
+    def publish_audio(self, data: bytes) -> None:
+        """Publish one AudioData message."""
+        self.audio.publish(AudioData(data=data))
+
+
+class Harness:
+    """A listener node, a recorder and a MultiThreadedExecutor spinning in a thread."""
+
+    def __init__(self, context, **parameters):
+        overrides = [Parameter(name, value=value) for name, value in parameters.items()]
+        self.node = ListenerNode(context=context, parameter_overrides=overrides)
+        self.recorder = Recorder(context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.recorder.node)
+        self.errors: list = []
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+        except Exception as error:  # a callback raised: the test must fail
+            self.errors.append(error)
+
+    def start(self) -> None:
+        """Configure and activate the node, then wait until it is connected."""
+        assert self.node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert self.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert wait_for(lambda: self.recorder.audio.get_subscription_count() > 0
+                        and self.recorder.poses), 'the listener is not connected'
+
+    def state(self) -> str:
+        """Return the label of the node's lifecycle state."""
+        return self.node._state_machine.current_state[1]
+
+    def close(self) -> None:
+        """Stop spinning and destroy the nodes."""
+        self.executor.shutdown()
+        self.thread.join(timeout=TIMEOUT)
+        self.recorder.node.destroy_node()
+        self.node.destroy_node()
+
+
+@contextmanager
+def listener(context, start: bool = True, **parameters):
+    """Yield a running Harness (configured and active unless ``start`` is false)."""
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the node's and the graph's entry points do
+    harness = Harness(context, **{**FAST_DIAGNOSTICS, **parameters})
+    try:
+        if start:
+            harness.start()
+        yield harness
+        assert not harness.errors, f'a callback raised: {harness.errors!r}'
+    finally:
+        harness.close()
+        sys.setswitchinterval(switch_interval)
+
+
+def wait_for(condition, publish=None, timeout: float = TIMEOUT) -> bool:
+    """Poll ``condition`` (calling ``publish`` before each poll) until true or timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if publish is not None:
+            publish()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def assert_safe_poses(poses: list) -> None:
+    """Check that every HeadPose is finite, inside the limits and under the speed limit."""
+    assert poses
+    for _, msg in poses:
+        angles = np.array([msg.roll, msg.pitch, msg.yaw])
+        velocity = np.array([msg.angular_velocity.x, msg.angular_velocity.y,
+                             msg.angular_velocity.z])
+        assert np.all(np.isfinite(angles)) and np.all(np.isfinite(velocity)), msg
+        assert np.all(angles >= LIMITS.lower - 1e-12), angles
+        assert np.all(angles <= LIMITS.upper + 1e-12), angles
+        assert msg.has_angular_velocity
+        assert np.all(np.abs(velocity) <= LIMITS.max_angular_velocity + 1e-9), velocity
+
+
+def subprocess_env() -> dict:
+    """Return the environment of a child process: this one's, with the source tree first."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(ROOT), env.get('PYTHONPATH')]))
+    return env
+
+
+@contextmanager
+def audio_process(args: list):
+    """Run an audio publisher in another process; kill it if the test ends early."""
+    process = subprocess.Popen([sys.executable, *args], env=subprocess_env(), cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def stop(process) -> None:
+    """Stop a looping audio publisher with Ctrl-C; it must exit cleanly."""
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=TIMEOUT) == 0
+
+
+def run_source_script(tmp_path: Path, segments: list):
+    """Return audio_process running SOURCE_SCRIPT on ``segments``."""
+    script = tmp_path / 'audio_source.py'
+    script.write_text(SOURCE_SCRIPT)
+    return audio_process([str(script), json.dumps(segments)])
+
+
+def speech(seconds: float, offset: float = 0.0) -> np.ndarray:
+    """Return ``seconds`` of the bundled speech, mono float32 at 16 kHz."""
+    samples, rate = soundfile.read(SPEECH, dtype='float32')
+    assert rate == RATE
+    return samples[int(offset * RATE):int((offset + seconds) * RATE)]
+
+
+def write_wav(path: Path, seconds: float, rate: int = RATE, stereo: bool = False) -> Path:
+    """Write bundled speech as a wav file at ``rate`` (stereo: left speech, right half level)."""
+    mono = speech(seconds)
+    if rate != RATE:
+        mono = soxr.resample(mono, RATE, rate).astype(np.float32)
+    samples = np.stack([mono, 0.5 * mono], axis=1) if stereo else mono
+    soundfile.write(path, samples, rate, subtype='FLOAT')
+    return path
+
+
+def info(sample_format: str = 'S16LE', rate: int = RATE, channels: int = 1,
+         coding_format: str = 'wave') -> dict:
+    """Return AudioInfo fields as a dict."""
+    return {'channels': channels, 'sample_rate': rate, 'sample_format': sample_format,
+            'coding_format': coding_format, 'bitrate': 0}
+
+
+def measure_while_playing(harness: Harness, process, window: float = 2.0) -> list:
+    """Wait for audio to reach the model, then return the poses of the next ``window`` s."""
+    recorder = harness.recorder
+    assert wait_for(lambda: recorder.count('frames processed') > 0), (
+        'no audio reached the model: ' + (process.poll() is not None and process.stderr.read()
+                                          or 'publisher still running'))
+    start = time.monotonic()
+    assert wait_for(lambda: time.monotonic() > start + window)
+    return [(t, msg) for t, msg in list(recorder.poses) if start < t <= start + window]
+
+
+def test_s16le_16k_mono_from_another_process(rclpy_context, tmp_path):
+    """S16LE 16 kHz mono from another process moves the head at about the frame rate."""
+    wav = write_wav(tmp_path / 'speech.wav', 2.5)
+    with listener(rclpy_context) as harness, audio_process(
+            ['-m', 'listener_head_ros.ros.audio_file_publisher', str(wav), '--loop']) as process:
+        window = measure_while_playing(harness, process)
+        assert len(window) >= 40, f'{len(window)} poses in 2 s'
+        pitch = [msg.pitch for _, msg in window]
+        assert np.ptp(pitch) > 1e-3, 'the head does not move while speech plays'
+        stop(process)
+        recorder = harness.recorder
+        assert wait_for(lambda: recorder.last('input format') == 'S16LE 16000 Hz x1 (wave)')
+        assert recorder.count('malformed messages') == 0
+        assert recorder.count('rejected messages') == 0
+        assert recorder.last('model') == 'prosodic' and recorder.last('device') == 'cpu'
+        assert float(recorder.diagnostics[-1][2]['tick compute p99 (ms)']) > 0
+        assert_safe_poses(recorder.poses)
+        assert len(recorder.faces) > 0 and len(recorder.faces[-1][1].blendshape_names) == 52
+
+
+def test_f32le_48k_stereo_from_another_process(rclpy_context, tmp_path):
+    """F32LE 48 kHz stereo is resampled and down-mixed, and moves the head."""
+    wav = write_wav(tmp_path / 'speech48.wav', 2.0, rate=48000, stereo=True)
+    with listener(rclpy_context) as harness, audio_process(
+            ['-m', 'listener_head_ros.ros.audio_file_publisher', str(wav),
+             '--sample-format', 'F32LE', '--chunk', '1536', '--loop']) as process:
+        window = measure_while_playing(harness, process, window=1.5)
+        assert len(window) >= 30 and np.ptp([msg.pitch for _, msg in window]) > 1e-3
+        recorder = harness.recorder
+        assert recorder.last('input format') == 'F32LE 48000 Hz x2 (wave)', recorder.diagnostics
+        assert any(float(v['input sample rate (Hz)']) > 30000 for _, _, v in recorder.diagnostics)
+        stop(process)
+        assert recorder.count('frames processed') > 30
+        assert recorder.count('malformed messages') == 0
+        assert recorder.count('non-finite samples replaced') == 0
+        assert_safe_poses(recorder.poses)
+
+
+def test_mid_stream_audio_info_change(rclpy_context, tmp_path):
+    """A switch from S16LE 16 kHz mono to F32LE 48 kHz stereo decodes both parts."""
+    segments = [
+        {'info': info(), 'wav': str(write_wav(tmp_path / 'a.wav', 1.5))},
+        {'info': info('F32LE', 48000, 2),
+         'wav': str(write_wav(tmp_path / 'b.wav', 1.5, rate=48000, stereo=True))},
+    ]
+    with listener(rclpy_context) as harness, run_source_script(tmp_path, segments) as process:
+        assert process.wait(timeout=2 * TIMEOUT) == 0, process.stderr.read()
+        recorder = harness.recorder
+        done = time.monotonic()
+        assert wait_for(lambda: recorder.fresh_diagnostics(done))
+        history = [values for _, _, values in recorder.diagnostics]
+        first = [v for v in history if v['input format'] == 'S16LE 16000 Hz x1 (wave)'
+                 and 8000 < float(v['input sample rate (Hz)']) < 24000]
+        second = [v for v in history if v['input format'] == 'F32LE 48000 Hz x2 (wave)'
+                  and float(v['input sample rate (Hz)']) > 30000]
+        assert first and second, history
+        assert int(second[-1]['frames processed']) > int(first[0]['frames processed']) + 20
+        assert recorder.last('input format') == 'F32LE 48000 Hz x2 (wave)'
+        assert recorder.count('malformed messages') == 0
+        # The fallback (the input.* parameters) already is S16LE 16 kHz mono: one real change.
+        assert harness.node.audio_input.stats.format_changes == 1
+        assert_safe_poses(recorder.poses)
+
+
+def test_mp3_is_rejected_and_nothing_is_garbled(rclpy_context, tmp_path):
+    """mp3 AudioInfo gives an ERROR diagnostic with the format:=wave hint; the head stays put."""
+    segments = [{'info': info(coding_format='mp3'), 'seconds': 1.0}]
+    with listener(rclpy_context) as harness, run_source_script(tmp_path, segments) as process:
+        recorder = harness.recorder
+        assert wait_for(lambda: recorder.count('rejected messages') > 10)
+        status = recorder.diagnostics[-1][1]
+        assert status.level == DiagnosticStatus.ERROR
+        assert 'format:=wave' in status.message and 'mp3' in status.message
+        assert process.wait(timeout=TIMEOUT) == 0
+        assert recorder.count('frames processed') == 0
+        assert recorder.last('input format') == 'S16LE 16000 Hz x1 (mp3)'
+        assert all((msg.roll, msg.pitch, msg.yaw) == (0.0, 0.0, 0.0) for _, msg in recorder.poses)
+        assert not recorder.backchannels
+
+
+def test_bad_messages_are_counted_and_survived(rclpy_context):
+    """Empty, partial-frame and NaN/Inf messages are counted; the node keeps publishing."""
+    with listener(rclpy_context) as harness:
+        recorder, node = harness.recorder, harness.node
+
+        def still_publishing() -> None:
+            now = time.monotonic()
+            assert wait_for(lambda: len(recorder.poses_since(now)) >= 3), 'the node stopped'
+
+        for _ in range(5):
+            recorder.publish_audio(b'')
+            time.sleep(0.005)
+        assert wait_for(lambda: recorder.count('empty messages') == 5)
+        still_publishing()
+
+        recorder.publish_audio(bytes(3))
+        recorder.publish_audio(bytes(1001))
+        assert wait_for(lambda: recorder.count('malformed messages') == 2)
+        status = recorder.diagnostics[-1][1]
+        assert status.level == DiagnosticStatus.WARN and 'leftover bytes' in status.message
+        still_publishing()
+
+        recorder.info.publish(AudioInfo(**info('F32LE')))
+        assert wait_for(lambda: recorder.last('input format') == 'F32LE 16000 Hz x1 (wave)')
+        frames_before = recorder.count('frames processed')
+        audio = speech(0.5).copy()
+        audio[::7] = np.nan
+        audio[1::50] = np.inf
+        audio[2::50] = -np.inf
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        for chunk in np.array_split(audio.astype('<f4'), 8):
+            recorder.publish_audio(chunk.tobytes())
+            time.sleep(0.02)
+        assert wait_for(lambda: recorder.count('non-finite samples replaced') == bad)
+        assert wait_for(lambda: recorder.count('frames processed') >= frames_before + 12)
+        still_publishing()
+        assert node.audio_input.stats.malformed_messages == 2
+        assert_safe_poses(recorder.poses)
+        assert all(np.all(np.isfinite(msg.blendshape_weights)) for _, msg in recorder.faces)
+
+
+def test_long_chunks_and_bursts_drop_frames_safely(rclpy_context):
+    """A 10 s chunk and a 1 s burst after a 2 s gap drop whole frames; outputs stay safe."""
+    with listener(rclpy_context, neutral_return_timeout=0.5, neutral_return_time=0.3) as harness:
+        recorder = harness.recorder
+        long_chunk = encode_pcm(speech(10.0), 'S16LE')
+        assert wait_for(lambda: recorder.count('messages') >= 1,
+                        publish=lambda: recorder.publish_audio(long_chunk)), 'lost 10 s chunk'
+        assert wait_for(lambda: recorder.count('dropped frames') > 0)
+        assert recorder.count('buffer overflow samples') >= 8 * RATE - 2000
+        assert recorder.count('frames processed') <= 2 * 30 + 5
+        gap_start = time.monotonic()
+        assert wait_for(lambda: time.monotonic() > gap_start + 2.0)
+        at_rest = recorder.poses_since(gap_start + 1.5)
+        assert at_rest and all(abs(m.pitch) + abs(m.roll) + abs(m.yaw) < 1e-9 for m in at_rest)
+        dropped = recorder.count('dropped frames')
+        messages = recorder.count('messages')
+        burst = encode_pcm(speech(1.0, offset=3.0), 'S16LE')
+        for index in range(0, len(burst), 1024):
+            recorder.publish_audio(burst[index:index + 1024])
+        assert wait_for(lambda: recorder.count('messages') >= messages + 25)
+        assert wait_for(lambda: recorder.count('dropped frames') > dropped)
+        burst_end = time.monotonic()
+        assert wait_for(lambda: len(recorder.poses_since(burst_end)) >= 5), 'the node stopped'
+        assert_safe_poses(recorder.poses)
+
+
+def test_robot_speaking_mutes_and_returns_to_neutral(rclpy_context):
+    """While robot_speaking is true, audio is discarded, nothing nods and the head recentres."""
+    with listener(rclpy_context, neutral_return_time=0.3) as harness:
+        recorder = harness.recorder
+        audio = encode_pcm(speech(6.0), 'S16LE')
+        chunk, period = 1066, 533 / RATE
+        position = 0
+
+        def play(seconds: float) -> None:
+            nonlocal position
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and position < len(audio):
+                recorder.publish_audio(audio[position:position + chunk])
+                position += chunk
+                time.sleep(period)
+
+        play(1.0)
+        assert wait_for(lambda: recorder.count('frames processed') > 10)
+        assert any(abs(msg.pitch) > 1e-3 for _, msg in recorder.poses)
+        recorder.speaking.publish(Bool(data=True))
+        assert wait_for(lambda: harness.node.engine.robot_speaking)
+        muted_at = time.monotonic()
+        play(2.0)
+        assert wait_for(lambda: recorder.last('robot speaking') == 'True'
+                        and recorder.count('muted messages') > 20)
+        frames = recorder.count('frames processed')
+        assert not [m for t, m in recorder.backchannels if t > muted_at + 0.1]
+        recent = recorder.poses_since(time.monotonic() - 0.8)
+        assert recent and all(abs(m.roll) + abs(m.pitch) + abs(m.yaw) < 1e-9 for m in recent)
+        assert recorder.count('frames processed') == frames
+        recorder.speaking.publish(Bool(data=False))
+        assert wait_for(lambda: not harness.node.engine.robot_speaking)
+        play(0.5)
+        assert wait_for(lambda: recorder.count('frames processed') > frames)
+        assert_safe_poses(recorder.poses)
+
+
+def _garbage_checkpoint(tmp_path: Path) -> Path:
+    directory = save_prosodic_checkpoint(tmp_path / 'garbage', ProsodicListenerConfig())
+    (directory / 'model.safetensors').write_bytes(os.urandom(300))
+    return directory
+
+
+class _ShellOnUnpickle:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def _pickle_checkpoint(tmp_path: Path) -> Path:
+    directory = save_prosodic_checkpoint(tmp_path / 'pickled', ProsodicListenerConfig())
+    payload = pickle.dumps({'weights': _ShellOnUnpickle(tmp_path / 'pwned')})
+    (directory / 'model.safetensors').write_bytes(payload)
+    return directory
+
+
+@pytest.mark.parametrize('name, parameters, message', [
+    ('missing checkpoint', lambda p: {'model': str(p / 'nowhere')}, 'does not exist'),
+    ('corrupt checkpoint', lambda p: {'model': str(_garbage_checkpoint(p))},
+     'is not a readable safetensors file'),
+    ('pickle checkpoint', lambda p: {'model': str(_pickle_checkpoint(p))},
+     'never unpickled'),
+    ('bad sample format', lambda p: {'input.sample_format': 'XYZ'},
+     "unsupported sample_format 'XYZ'"),
+    ('bad channel', lambda p: {'input.channel': 'left'}, "channel must be 'mean'"),
+    ('bad device', lambda p: {'device': 'gpu'}, 'device must be one of'),
+])
+def test_configure_fails_cleanly(rclpy_context, tmp_path, capfd, name, parameters, message):
+    """A bad checkpoint or parameter fails configure with a clear log; the node stays usable."""
+    with listener(rclpy_context, start=False, **parameters(tmp_path)) as harness:
+        node = harness.node
+        publishers = len(list(node.publishers))
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE, name
+        assert harness.state() == 'unconfigured'
+        assert node.engine is None
+        assert len(list(node.publishers)) == publishers
+        assert not (tmp_path / 'pwned').exists(), 'the pickle was executed'
+        err = capfd.readouterr().err
+        assert '[listener]: ' in err and message in err, err
+        node.set_parameters([Parameter('model', value='prosodic'),
+                             Parameter('input.sample_format', value='S16LE'),
+                             Parameter('input.channel', value='mean'),
+                             Parameter('device', value='cpu')])
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert harness.state() == 'inactive'
+
+
+def test_configure_loads_a_checkpoint_directory(rclpy_context, tmp_path):
+    """A valid checkpoint directory as 'model' configures and runs."""
+    directory = save_prosodic_checkpoint(tmp_path / 'ckpt', ProsodicListenerConfig(seed=3))
+    with listener(rclpy_context, model=str(directory)) as harness:
+        assert harness.node.engine.model.config.seed == 3
+        assert wait_for(lambda: harness.recorder.last('model') == 'prosodic')
+
+
+def _entity_counts(node) -> tuple:
+    return tuple(len(list(entities)) for entities in (
+        node.subscriptions, node.timers, node.publishers, node.services, node.clients,
+        node.guards))
+
+
+def _own_threads() -> int:
+    return sum(1 for t in threading.enumerate() if not t.name.startswith('ThreadPoolExecutor'))
+
+
+def test_activate_deactivate_cycles_leak_nothing(rclpy_context):
+    """Activate/deactivate cycles under a spinning executor leave no entity or thread behind."""
+    with listener(rclpy_context, start=False) as harness:
+        node, recorder = harness.node, harness.recorder
+        unconfigured = _entity_counts(node)
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        inactive = _entity_counts(node)
+        threads = _own_threads()
+        active = None
+        for cycle in range(40):
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS, cycle
+            assert harness.state() == 'active'
+            now = time.monotonic()
+            assert wait_for(lambda: recorder.poses_since(now)), (
+                f'no pose in cycle {cycle}', harness.errors, harness.thread.is_alive())
+            active = active or _entity_counts(node)
+            assert _entity_counts(node) == active, cycle
+            assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS, cycle
+            assert harness.state() == 'inactive'
+            assert _entity_counts(node) == inactive, cycle
+            assert _own_threads() == threads, cycle
+        assert active[0] == inactive[0] + 3 and active[1] == inactive[1] + 2
+        pool = [t for t in threading.enumerate() if t.name.startswith('ThreadPoolExecutor')]
+        assert len(pool) <= 4
+        engine = weakref.ref(node.engine)
+        model = weakref.ref(node.engine.model)
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert harness.state() == 'unconfigured'
+        assert node.engine is None and node.audio_input is None
+        gc.collect()
+        assert engine() is None and model() is None, 'cleanup did not free the model'
+        assert _entity_counts(node) == unconfigured
+        for _ in range(10):  # a tick in flight during cleanup once stopped the executor
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+            now = time.monotonic()
+            assert wait_for(lambda: recorder.poses_since(now)), (
+                harness.errors, harness.thread.is_alive())
+            assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert _entity_counts(node) == unconfigured
+        assert harness.thread.is_alive() and not harness.errors, harness.errors
+
+
+def test_stamps_follow_sim_time(rclpy_context):
+    """With use_sim_time the header stamps come from /clock."""
+    with listener(rclpy_context, start=False, use_sim_time=True) as harness:
+        recorder = harness.recorder
+        assert harness.node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert harness.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        sim = {'ns': 4242 * 10 ** 9}
+
+        def publish_clock() -> None:
+            sim['ns'] += 10 ** 7
+            msg = Clock()
+            msg.clock.sec, msg.clock.nanosec = divmod(sim['ns'], 10 ** 9)
+            recorder.clock.publish(msg)
+
+        assert wait_for(lambda: len(recorder.poses) >= 5, publish=publish_clock)
+        for _, msg in recorder.poses:
+            assert 4242 <= msg.header.stamp.sec < 4242 + 60, msg.header.stamp
+        assert recorder.faces and recorder.faces[-1][1].header.stamp.sec >= 4242
+        assert math.isclose(harness.node.get_clock().now().nanoseconds / 1e9, sim['ns'] / 1e9,
+                            abs_tol=5.0)
