@@ -1,0 +1,165 @@
+"""Tests of offline bag evaluation and of the report, on real rosbag2 files."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rosbags = pytest.importorskip('rosbags')
+matplotlib = pytest.importorskip('matplotlib')
+
+from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
+
+from listener_head_ros.bags.convert import (  # noqa: E402
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, BagConfig, convert_corpus, offered_qos, TRUTH_TOPIC)
+from listener_head_ros.bags.typestore import listener_typestore, STRING  # noqa: E402
+from listener_head_ros.data.synthetic_iemocap import (  # noqa: E402
+    generate_corpus, SyntheticConfig)
+from listener_head_ros.eval import report  # noqa: E402
+from listener_head_ros.eval.offline import (  # noqa: E402
+    BagError, evaluate_offline, react_on_heads, read_bag, score_trace, Trace)
+
+TINY = SyntheticConfig(sessions=(1,), dialogs_per_session=1, turns_per_dialog=4)
+
+
+@pytest.fixture(scope='module')
+def bags(tmp_path_factory):
+    """Return an MCAP and a sqlite3 bag of one synthetic dialog."""
+    corpus = generate_corpus(tmp_path_factory.mktemp('corpus'), TINY, seed=5)
+    out = tmp_path_factory.mktemp('bags')
+    mcap = convert_corpus(corpus.root, out / 'mcap', (1,))[0].path
+    sqlite = convert_corpus(corpus.root, out / 'sqlite', (1,),
+                            config=BagConfig(storage='sqlite3'))[0].path
+    return {'mcap': mcap, 'sqlite3': sqlite}
+
+
+def copy_bag(src: Path, dst: Path, drop=(), retype=None) -> Path:
+    """Copy a bag, leaving out the topics in ``drop``; ``retype`` makes a topic a String."""
+    from rosbags.highlevel import AnyReader
+    store = listener_typestore()
+    with AnyReader([src], default_typestore=store) as reader, Writer(
+            dst, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        conns = {}
+        for c in reader.connections:
+            if c.topic in drop:
+                continue
+            msgtype = STRING if c.topic == retype else c.msgtype
+            conns[c.id] = writer.add_connection(c.topic, msgtype, typestore=store,
+                                                offered_qos_profiles=offered_qos())
+        for c, ns, raw in reader.messages():
+            if c.id not in conns:
+                continue
+            if c.topic == retype:
+                raw = store.serialize_cdr(store.types[STRING](data='not audio'), STRING)
+            writer.write(conns[c.id], ns, raw)
+    return dst
+
+
+def test_offline_scores_the_listener_turns(bags):
+    """The embedded model is scored on every listener turn, with no frame dropped."""
+    contents = read_bag(bags['mcap'])
+    assert not contents.warnings
+    result = evaluate_offline(contents)
+    listener_turns = [t for t in contents.turns if t.is_listener_sample]
+    assert result.head is not None
+    assert result.head.n_utterances + sum(result.dropped_turns.values()) == len(listener_turns)
+    assert result.trace.frames_dropped == 0
+    assert result.trace.frames_stepped == len(contents.audio_payloads) * 512 // 533
+    assert all(math.isfinite(v) for v in result.head.mae_deg.values())
+    assert result.react['computed'] is False
+    same = evaluate_offline(read_bag(bags['sqlite3']))  # sqlite3 gives the same answer
+    assert same.head.mae_deg == result.head.mae_deg
+
+
+def test_planted_truth_scores_perfectly_and_neutral_scores_the_baseline(bags):
+    """A trace equal to the truth has MAE 0 and r 1; a neutral trace matches the baseline."""
+    contents = read_bag(bags['mcap'])
+    times = np.arange(contents.start + 0.05, contents.end - 0.05, 1 / 30)
+    truth = np.stack([np.interp(times, contents.truth_times, contents.truth[:, a])
+                      for a in range(3)], axis=1)
+    perfect = score_trace('x', Trace(times, truth, [], 0, 0), contents)
+    assert perfect.head.mae_mean_deg < 1e-9
+    assert all(abs(r - 1.0) < 1e-9 for r in perfect.head.pearson.values())
+    neutral = score_trace('x', Trace(times, np.zeros_like(truth), [], 0, 0), contents)
+    assert neutral.head.mae_mean_deg == pytest.approx(neutral.baseline.mae_mean_deg)
+    assert neutral.head.mae_mean_deg > 0.5
+
+
+def test_react_on_multi_sample_traces(bags):
+    """Several samples per frame give the REACT suite in both modes, on head angles."""
+    contents = read_bag(bags['mcap'])
+    times = np.arange(contents.start + 0.05, contents.end - 0.05, 1 / 30)
+    truth = np.stack([np.interp(times, contents.truth_times, contents.truth[:, a])
+                      for a in range(3)], axis=1)
+    rng = np.random.default_rng(0)
+    samples = truth[:, None, :] + 0.01 * rng.standard_normal((times.size, 4, 3))
+    result = score_trace('x', Trace(times, samples[:, 0], [], 0, 0, samples), contents)
+    react = result.react
+    assert react['computed'] is True
+    for mode in ('challenge', 'corrected'):
+        assert react[mode]['n_samples'] == 4 and react[mode]['FRSyn'] is None
+        assert react[mode]['FRC'] > 0.5 and react[mode]['FRDiv'] > 0.0
+    assert react_on_heads(result.utterances, Trace(times, truth, [], 0, 0))['computed'] is False
+
+
+def test_bag_without_audio_info_falls_back_to_the_node_defaults(bags, tmp_path):
+    """No AudioInfo: a warning, and the node's input.* defaults (S16LE 16 kHz mono) decode."""
+    bag = copy_bag(bags['mcap'], tmp_path / 'no_info', drop=(AUDIO_INFO_TOPIC,))
+    contents = read_bag(bag)
+    assert contents.audio_format is None
+    assert any('no AudioInfo' in w for w in contents.warnings)
+    assert (evaluate_offline(contents).head.mae_deg
+            == evaluate_offline(read_bag(bags['mcap'])).head.mae_deg)
+
+
+def test_wrong_audio_type_is_refused_clearly(bags, tmp_path):
+    """An audio topic of another type is named, with the expected type."""
+    bag = copy_bag(bags['mcap'], tmp_path / 'wrong', retype=AUDIO_TOPIC)
+    with pytest.raises(BagError, match='has type std_msgs/msg/String, expected '
+                                       'audio_common_msgs/msg/AudioData'):
+        read_bag(bag)
+    with pytest.raises(BagError, match='no audio topic'):
+        read_bag(copy_bag(bags['mcap'], tmp_path / 'none', drop=(AUDIO_TOPIC,)))
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_truncated_bag_is_refused_clearly(bags, tmp_path, storage):
+    """A bag whose storage file was cut gives a BagError that says so, never a crash."""
+    import shutil
+    bag = shutil.copytree(bags[storage], tmp_path / 'cut')
+    data = next(p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3'))
+    size = data.stat().st_size
+    with open(data, 'r+b') as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(BagError, match='truncated or corrupt'):
+        read_bag(bag)
+    with pytest.raises(BagError, match='does not exist'):
+        read_bag(tmp_path / 'missing')
+
+
+def test_report_files_and_plots(bags, tmp_path, capsys):
+    """The CLI writes metrics.json, summary.md and four readable PNG plots."""
+    out = tmp_path / 'report'
+    assert report.main([str(bags['mcap']), '--mode', 'offline', '--out', str(out),
+                        '--mcap-out', str(tmp_path / 'pred')]) == 0
+    data = json.loads((out / 'metrics.json').read_text())
+    assert data['offline']['head']['n_utterances'] >= 1
+    assert data['offline']['frames_dropped'] == 0
+    summary = (out / 'summary.md').read_text()
+    assert '| MAE mean (deg) |' in summary and 'REACT' in summary
+    import matplotlib.pyplot as plt
+    for name in report.PLOTS:
+        image = plt.imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert np.ptp(image) > 0  # not blank
+    predicted = read_bag(tmp_path / 'pred')  # the copy still evaluates ...
+    assert len(predicted.audio_payloads) == len(read_bag(bags['mcap']).audio_payloads)
+    from rosbags.highlevel import AnyReader
+    with AnyReader([tmp_path / 'pred'], default_typestore=listener_typestore()) as reader:
+        assert reader.topics['/listener/head_pose'].msgcount == data['offline']['poses']
+        assert reader.topics[TRUTH_TOPIC].msgcount > 0
+    assert report.main([str(tmp_path / 'nothing'), '--mode', 'offline', '--out',
+                        str(tmp_path / 'r2')]) == 2
+    assert 'does not exist' in capsys.readouterr().err
