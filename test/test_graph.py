@@ -6,13 +6,13 @@ config/listener.yaml, audio comes from another process on the remapped /audio/au
 a probe node records the poses and the TIAGo joint trajectories.
 """
 
+from functools import partial
 import os
 from pathlib import Path
 import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -27,6 +27,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+import polling  # noqa: E402
 from listener_head_ros.head_profile import load_head_profile  # noqa: E402
 from listener_head_ros.ros.graph import (  # noqa: E402
     create_graph, GraphOptions, GraphRunner, parse_options)
@@ -56,14 +57,7 @@ def yaml_parameters(path: Path, node: str) -> dict:
     return flatten(yaml.safe_load(path.read_text())[f'/**/{node}']['ros__parameters'])
 
 
-def wait_for(condition, timeout: float = TIMEOUT) -> bool:
-    """Poll ``condition`` until it is true or ``timeout`` passes; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
+wait_for = partial(polling.wait_for, timeout=TIMEOUT)
 
 
 def test_yaml_parameters_reach_both_nodes(rclpy_context):

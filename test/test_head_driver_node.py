@@ -1,6 +1,7 @@
 """Integration tests of the head driver node with real rclpy over real DDS."""
 
 from contextlib import contextmanager
+from functools import partial
 import os
 from pathlib import Path
 import signal
@@ -17,6 +18,7 @@ JointState = pytest.importorskip('sensor_msgs.msg').JointState
 JointTrajectory = pytest.importorskip('trajectory_msgs.msg').JointTrajectory
 Clock = pytest.importorskip('rosgraph_msgs.msg').Clock
 
+import polling  # noqa: E402
 from listener_head_ros.head_profile import HeadProfileError, load_head_profile  # noqa: E402
 from listener_head_ros.ros.head_driver_node import HeadDriverNode  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
@@ -48,16 +50,7 @@ class Probe:
         self.pose_pub.publish(msg)
 
 
-def wait_for(condition, publish=None, timeout: float = TIMEOUT) -> bool:
-    """Poll condition (calling publish before each poll) until true or timeout; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if publish is not None:
-            publish()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+wait_for = partial(polling.wait_for, timeout=TIMEOUT)
 
 
 def close_to(values, expected) -> bool:

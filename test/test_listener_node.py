@@ -7,6 +7,7 @@ publishes. Bad inputs are published from this process.
 """
 
 from contextlib import contextmanager
+from functools import partial
 import gc
 import json
 import math
@@ -37,6 +38,7 @@ from rosgraph_msgs.msg import Clock  # noqa: E402
 import soxr  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 
+import polling  # noqa: E402
 from listener_head_ros.audio.pcm import encode_pcm  # noqa: E402
 from listener_head_ros.models.checkpoint import save_prosodic_checkpoint  # noqa: E402
 from listener_head_ros.models.prosodic import ProsodicListenerConfig  # noqa: E402
@@ -205,16 +207,7 @@ def listener(context, start: bool = True, **parameters):
         sys.setswitchinterval(switch_interval)
 
 
-def wait_for(condition, publish=None, timeout: float = TIMEOUT) -> bool:
-    """Poll ``condition`` (calling ``publish`` before each poll) until true or timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if publish is not None:
-            publish()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
+wait_for = partial(polling.wait_for, timeout=TIMEOUT)
 
 
 def assert_safe_poses(poses: list) -> None:
