@@ -20,11 +20,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 
-from listener_head_ros.ros.graph import (
-    create_graph, default_params_file, GraphOptions, GraphRunner)
-from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
+from listener_head_ros.ros.graph import default_params_file, GraphOptions, run_graph
+from listener_head_ros.ros.listener_node import ListenerNode
 
 
 class TickLog:
@@ -72,26 +70,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--log', type=Path, required=True, help='.npz file to write at exit')
     parser.add_argument('--params-file', type=Path, default=default_params_file())
     options = parser.parse_args(rclpy.utilities.remove_ros_args(args)[1:])
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    rclpy.init(args=args)
-    runner, log = None, None
-    try:
-        runner = GraphRunner(*create_graph(GraphOptions(options.params_file)))
-        runner.start()
-        log = TickLog(runner.listener)
-        runner.wait()
-    except (RuntimeError, FileNotFoundError) as error:
-        print(f'instrumented_graph: {error}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if log is not None:
-            log.save(options.log)
-        if runner is not None:
-            runner.stop()
-        rclpy.try_shutdown()
-    return 0
+    logs: List[TickLog] = []
+    return run_graph(GraphOptions(options.params_file), args, 'instrumented_graph',
+                     on_started=lambda runner: logs.append(TickLog(runner.listener)),
+                     on_stopping=lambda runner: logs[0].save(options.log))
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import sys
 import threading
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import rclpy
 from rclpy.context import Context
@@ -149,27 +149,43 @@ def _spin(executor: Executor) -> None:
         pass
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Run the graph until Ctrl-C; return a process exit code."""
-    args = sys.argv if argv is None else argv
-    options = parse_options(rclpy.utilities.remove_ros_args(args)[1:])
+def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_graph',
+              on_started: Optional[Callable[[GraphRunner], None]] = None,
+              on_stopping: Optional[Callable[[GraphRunner], None]] = None) -> int:
+    """
+    Run the graph until Ctrl-C; return a process exit code.
+
+    ``on_started`` is called once the listener is active, ``on_stopping`` before the nodes are
+    destroyed (only if the graph had started), e.g. to attach and save instrumentation.
+    """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     rclpy.init(args=args)
-    runner = None
+    runner, started = None, False
     try:
         runner = GraphRunner(*create_graph(options))
         runner.start()
+        started = True
+        if on_started is not None:
+            on_started(runner)
         runner.wait()
     except (RuntimeError, FileNotFoundError, ParameterException, HeadProfileError) as error:
-        print(f'listener_graph: {error}', file=sys.stderr)
+        print(f'{program}: {error}', file=sys.stderr)
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if started and on_stopping is not None:
+            on_stopping(runner)
         if runner is not None:
             runner.stop()
         rclpy.try_shutdown()
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the graph from the command line until Ctrl-C; return a process exit code."""
+    args = sys.argv if argv is None else argv
+    return run_graph(parse_options(rclpy.utilities.remove_ros_args(args)[1:]), args)
 
 
 if __name__ == '__main__':
