@@ -176,7 +176,9 @@ def test_graph_runs_with_remapped_audio_and_drives_tiago(rclpy_context, tmp_path
         assert process.poll() is None, process.communicate()[1]
         assert wait_for(lambda: probe.diagnostics
                         and int(probe.diagnostics[-1]['frames processed']) > 20)
-        assert probe.diagnostics[-1]['input format'] == 'S16LE 16000 Hz x1 (wave)'
+        # The latched AudioInfo may reach the node after the first audio: wait for the report.
+        assert wait_for(lambda: probe.diagnostics[-1]['input format']
+                        == 'S16LE 16000 Hz x1 (wave)'), probe.diagnostics[-1]['input format']
         pitches = [pose.pitch for pose in list(probe.poses)]
         assert len(pitches) > 30 and np.ptp(pitches) > 1e-3
         trajectories = list(probe.trajectories)
