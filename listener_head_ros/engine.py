@@ -10,7 +10,7 @@ finite, inside the limits and under the speed limit. When audio stops for longer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 import math
 import time
 from typing import List, Optional
@@ -18,25 +18,33 @@ from typing import List, Optional
 import numpy as np
 
 from listener_head_ros.audio.ring_buffer import AudioRingBuffer
-from listener_head_ros.models.base import BackchannelEvent, ListenerFrame, StreamingListenerModel
+from listener_head_ros.models.base import (
+    BackchannelEvent, ListenerFrame, StepContext, StreamingListenerModel, TranscriptEvent)
 from listener_head_ros.motion.pose_shaping import MotionLimits, PoseShaper
+from listener_head_ros.schema import group, setting
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     """Timing, catch-up and output-shaping settings of the real-time loop."""
 
-    tick_rate: float = 30.0  # Hz, the timer rate
-    max_frames_per_tick: int = 5
-    neutral_return_timeout: float = 1.0  # s without audio before easing to neutral
-    neutral_return_time: float = 1.0  # s to get back to neutral
-    smoothing_time_constant: float = 0.08  # s, low-pass on the model's pose
-    face_relax_time_constant: float = 0.3  # s, decay of the face towards neutral without audio
-    limits: MotionLimits = field(default_factory=MotionLimits)
+    frame_rate: float = setting(30.0, 'Model frames and published poses per second, Hz.',
+                                (1.0, 200.0))
+    max_frames_per_tick: int = setting(
+        5, 'Frames one tick may process; older whole frames are dropped and counted.', (1, 100))
+    neutral_return_timeout: float = setting(
+        1.0, 'Seconds without audio before the head eases back to neutral.', (0.05, 60.0))
+    neutral_return_time: float = setting(1.0, 'Duration of the ease back to neutral, s.',
+                                         (0.05, 10.0))
+    smoothing_time_constant: float = setting(0.08, 'Low-pass time constant on the pose, s.',
+                                             (0.0, 5.0))
+    face_relax_time_constant: float = setting(
+        0.3, 'Time constant of the face relaxing to neutral without audio, s.', (0.01, 10.0))
+    limits: MotionLimits = group(MotionLimits, 'Head angle and speed limits.')
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.tick_rate) and self.tick_rate > 0):
-            raise ValueError('tick_rate must be a positive number of Hz')
+        if not (math.isfinite(self.frame_rate) and self.frame_rate > 0):
+            raise ValueError('frame_rate must be a positive number of Hz')
         if self.max_frames_per_tick < 1:
             raise ValueError('max_frames_per_tick must be at least 1')
         for name in ('neutral_return_timeout', 'face_relax_time_constant'):
@@ -70,7 +78,9 @@ class ListenerEngine:
         self.frames_stepped = 0
         self.frames_dropped = 0
         self.robot_speaking = False
-        self._period = 1.0 / self.config.tick_rate
+        self.time = 0.0  # s of stream time: the end of the last hop stepped
+        self._transcripts: List[TranscriptEvent] = []
+        self._period = 1.0 / self.config.frame_rate
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
 
@@ -81,8 +91,18 @@ class ListenerEngine:
         self.shaper.reset()
         self.frames_stepped = 0
         self.frames_dropped = 0
+        self.time = 0.0
+        self._transcripts = []
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
+
+    def set_robot_speaking(self, speaking: bool) -> None:
+        """Tell whether the robot is talking: the head holds still and the face relaxes."""
+        self.robot_speaking = bool(speaking)
+
+    def add_transcript(self, event: TranscriptEvent) -> None:
+        """Queue a recognition result for the model's next step."""
+        self._transcripts.append(event)
 
     def warm_up(self) -> None:
         """Run the model once on silence and reset it, so the first real tick is not slow."""
@@ -97,7 +117,10 @@ class ListenerEngine:
         hops = self.buffer.read_hops(hop, self.config.max_frames_per_tick)
         events: List[BackchannelEvent] = []
         for samples in hops:
-            self._last_frame = self.model.step(samples)
+            self.time += hop / self.model.sample_rate
+            context = StepContext(self.time, tuple(self._transcripts), self.robot_speaking)
+            self._transcripts = []
+            self._last_frame = self.model.step(samples, context)
             events.extend(self._last_frame.backchannels)
         self.frames_stepped += len(hops)
         self.frames_dropped += dropped

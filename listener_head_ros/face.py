@@ -117,6 +117,20 @@ EXPRESSIONS: Tuple[str, ...] = (
 )
 """Expression labels of the hri_msgs/Expression vocabulary."""
 
+REACT_ACTION_UNITS: Tuple[str, ...] = (
+    "AU1", "AU2", "AU4", "AU6", "AU7", "AU9", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23",
+    "AU24", "AU25", "AU26")
+"""The 15 AU occurrences of the REACT facial attributes, in their column order."""
+
+REACT_EXPRESSIONS: Tuple[str, ...] = (
+    "Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
+"""The 8 expression probabilities of the REACT facial attributes, in their column order."""
+
+REACT_TO_EXPRESSION: Dict[str, str] = {
+    "Neutral": "neutral", "Happy": "happy", "Sad": "sad", "Surprise": "surprised",
+    "Fear": "scared", "Disgust": "disgusted", "Anger": "angry", "Contempt": "skeptical"}
+"""The hri_msgs/Expression label closest to each REACT expression."""
+
 BLENDSHAPE_INDEX: Dict[str, int] = {name: i for i, name in enumerate(ARKIT_BLENDSHAPES)}
 """Position of each blendshape name in :data:`ARKIT_BLENDSHAPES`."""
 
@@ -159,3 +173,25 @@ def named_values(names: Sequence[str], values: np.ndarray) -> Dict[str, float]:
     if flat.size != len(names):
         raise ValueError(f"expected {len(names)} values, got {flat.size}")
     return {name: float(v) for name, v in zip(names, flat)}
+
+
+def react_attributes_to_face(attributes: np.ndarray) -> Tuple[np.ndarray, float, float, str]:
+    """
+    Return (action units, valence, arousal, expression) of 25 REACT facial attributes.
+
+    The AUs that :data:`ACTION_UNITS` also reports are copied (clipped to 0..1), the others are
+    0; the expression is the most probable of the 8, as an hri_msgs/Expression label.
+    """
+    values = np.nan_to_num(np.asarray(attributes, dtype=np.float32).reshape(-1))
+    n_au = len(REACT_ACTION_UNITS)
+    if values.size != n_au + 2 + len(REACT_EXPRESSIONS):
+        raise ValueError(f"expected {n_au + 2 + len(REACT_EXPRESSIONS)} facial attributes, "
+                         f"got {values.size}")
+    units = np.zeros(len(ACTION_UNITS), dtype=np.float32)
+    for name, value in zip(REACT_ACTION_UNITS, values[:n_au]):
+        index = ACTION_UNIT_INDEX.get(f"AU{int(name[2:]):02d}")
+        if index is not None:
+            units[index] = min(max(float(value), 0.0), 1.0)
+    valence, arousal = (min(max(float(v), -1.0), 1.0) for v in values[n_au:n_au + 2])
+    expression = REACT_TO_EXPRESSION[REACT_EXPRESSIONS[int(np.argmax(values[n_au + 2:]))]]
+    return units, valence, arousal, expression

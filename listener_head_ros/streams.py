@@ -23,16 +23,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
-from listener_head_ros.face import ARKIT_BLENDSHAPES
-
-REACT_ACTION_UNITS: Tuple[str, ...] = (
-    'AU1', 'AU2', 'AU4', 'AU6', 'AU7', 'AU9', 'AU10', 'AU12', 'AU14', 'AU15', 'AU17', 'AU23',
-    'AU24', 'AU25', 'AU26')
-"""The 15 AU occurrences of the REACT facial attributes, in their column order."""
-
-REACT_EXPRESSIONS: Tuple[str, ...] = (
-    'Neutral', 'Happy', 'Sad', 'Surprise', 'Fear', 'Disgust', 'Anger', 'Contempt')
-"""The 8 expression probabilities of the REACT facial attributes, in their column order."""
+from listener_head_ros.face import ARKIT_BLENDSHAPES, REACT_ACTION_UNITS, REACT_EXPRESSIONS
 
 PREDICTED = 'predicted'
 RULE = 'rule'

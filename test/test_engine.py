@@ -82,7 +82,7 @@ def test_eases_back_to_neutral_after_the_timeout(speech):
     outputs = feed_and_tick(engine, speech[:90 * engine.model.hop_length])
     assert outputs[-1].state == 'listening'
     assert max(abs(o.frame.pitch) + abs(o.frame.roll) for o in outputs[-10:]) > 1e-3
-    period = 1.0 / engine.config.tick_rate
+    period = 1.0 / engine.config.frame_rate
     states, poses = [], []
     for _ in range(int(round((0.3 + 0.4) / period)) + 5):
         output = engine.tick()

@@ -98,7 +98,7 @@ def test_non_default_yaml_values_configure_the_engine(rclpy_context, tmp_path):
         assert listener.get_fully_qualified_name() == '/robot1/listener'
         assert listener.trigger_configure() == TransitionCallbackReturn.SUCCESS
         config = listener.engine.config
-        assert config.tick_rate == 25.0 and listener.engine.model.frame_rate == pytest.approx(25)
+        assert config.frame_rate == 25.0 and listener.engine.model.frame_rate == pytest.approx(25)
         assert config.limits.yaw_max == 0.5 and config.limits.max_angular_velocity == 0.9
     finally:
         listener.destroy_node()

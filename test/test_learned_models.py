@@ -83,11 +83,15 @@ def test_streaming_steps_equal_batched_run(kind, inference, speech):
     batched = _poses(model.run(speech))
     assert batched.shape == (speech.size // model.hop_length, 4)
     assert np.all(np.isfinite(batched)) and np.all((batched[:, 3] > 0) & (batched[:, 3] <= 1))
-    streamed = _poses(_stream(model, speech))
+    streamed_frames = _stream(model, speech)
+    streamed = _poses(streamed_frames)
     np.testing.assert_allclose(streamed, batched, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(_poses(_stream(model, speech)), streamed, atol=0, rtol=0)
-    poses, _ = model.predict(feature_matrix(extract_features(speech)))
-    np.testing.assert_allclose(model.last_samples, poses[-1], atol=1e-5, rtol=1e-5)
+    prediction = model.predict(feature_matrix(extract_features(speech)))
+    for name, values in prediction.streams.items():  # every stream, every sample
+        assert values.shape == (len(streamed_frames), model.num_samples, 3)
+        stepped = np.stack([frame.samples[name] for frame in streamed_frames])
+        np.testing.assert_allclose(stepped, values, atol=1e-5, rtol=1e-5)
 
 
 def test_sampling_gives_several_seeded_reactions(speech):
@@ -97,7 +101,7 @@ def test_sampling_gives_several_seeded_reactions(speech):
 
     def draw(seed, **settings):
         inference = InferenceConfig(mode='sample', num_samples=4, seed=seed, **settings)
-        return TorchListenerModel(network, inference=inference).predict(rows)[0]
+        return TorchListenerModel(network, inference=inference).predict(rows).streams['head']
 
     first, again, other = draw(1), draw(1), draw(2)
     assert first.shape == (len(rows), 4, 3)
@@ -107,12 +111,12 @@ def test_sampling_gives_several_seeded_reactions(speech):
     smooth = draw(1, noise_correlation=0.95)
     assert np.abs(np.diff(smooth, axis=0)).mean() < np.abs(np.diff(first, axis=0)).mean()
     mean_model = TorchListenerModel(network)
-    assert mean_model.predict(rows)[0].shape == (len(rows), 1, 3)
+    assert mean_model.predict(rows).streams['head'].shape == (len(rows), 1, 3)
 
 
 def test_invalid_settings_are_refused(speech):
     """Refuse sampling without a mixture head, bad inference values and feature mismatches."""
-    with pytest.raises(ValueError, match='mixture'):
+    with pytest.raises(ValueError, match='generative'):
         TorchListenerModel(_network('active', speech), inference=InferenceConfig(mode='sample'))
     with pytest.raises(ValueError):
         InferenceConfig(mode='argmax')
@@ -141,7 +145,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(kind, speech, tmp_path):
     save_learned_checkpoint(tmp_path / 'ckpt', model)
     config = json.loads((tmp_path / 'ckpt' / 'config.json').read_text())
     assert config['model_type'] == model.name
-    assert set(config['model_config']) == {'architecture', 'network', 'features', 'inference'}
+    assert set(config['model_config']) == {'architecture', 'network', 'features', 'inference',
+                                           'targets', 'inputs'}
+    assert config['model_config']['targets'] == ['head']
+    assert config['model_config']['inputs'] == ['audio']
     loaded = load_checkpoint(tmp_path / 'ckpt', frame_rate=30.0)
     assert isinstance(loaded, TorchListenerModel) and loaded.name == model.name
     np.testing.assert_array_equal(_poses(loaded.run(speech)), _poses(model.run(speech)))

@@ -402,7 +402,7 @@ class _CountingModel(StreamingListenerModel):
     def reset(self) -> None:
         self.total = 0.0
 
-    def step(self, hop: np.ndarray) -> ListenerFrame:
+    def step(self, hop: np.ndarray, context=None) -> ListenerFrame:
         self.total += float(np.sum(self.check_hop(hop)))
         return dataclasses.replace(ListenerFrame.neutral(), pitch=self.total)
 

@@ -1,14 +1,86 @@
-"""The streaming listener model interface shared by the embedded and the learned models."""
+"""
+The streaming listener model contract shared by the embedded and the learned models.
+
+Inputs.  Every step receives one hop of the interlocutor's audio and a :class:`StepContext`
+of timestamped side inputs: the transcript events recognised since the previous step, the
+robot-speaking state and, optionally, the robot's own speech audio for the hop. A model
+declares in :attr:`StreamingListenerModel.inputs` which of :data:`INPUTS` it uses; one that
+uses only ``audio`` ignores the context and works unchanged wherever no side input exists.
+
+Outputs.  A :class:`ListenerFrame` carries the head pose and the face as named streams (see
+:mod:`listener_head_ros.streams`), and the ``S`` samples of a generative model as a
+first-class field, :attr:`ListenerFrame.samples`. A model declares in
+:attr:`StreamingListenerModel.outputs` whether it predicts each stream or fills it by a rule.
+
+Parity.  After :meth:`~StreamingListenerModel.reset`, stepping consecutive hops (with the
+contexts of :meth:`SideInputs.contexts`) gives, to float tolerance, every stream and sample
+that :meth:`~StreamingListenerModel.run` returns for the whole signal.
+"""
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
+from listener_head_ros.streams import BLENDSHAPES, HEAD, RULE
+
+AUDIO, TRANSCRIPT, ROBOT_SPEAKING, ROBOT_AUDIO = 'audio', 'transcript', 'robot_speaking', \
+    'robot_audio'
+INPUTS: Tuple[str, ...] = (AUDIO, TRANSCRIPT, ROBOT_SPEAKING, ROBOT_AUDIO)
+"""Everything a model may listen to: each name is one kind of side input of a step."""
+
+
+@dataclass(frozen=True)
+class TranscriptEvent:
+    """A partial or final speech-recognition result, available from ``time`` on."""
+
+    time: float  # s of stream time when the recogniser published it
+    text: str
+    final: bool = True
+    start: Optional[float] = None  # s, when the words began, if the recogniser says
+    end: Optional[float] = None  # s, when they ended
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """The side inputs of one step, known at the end of its hop."""
+
+    time: float = 0.0  # s of stream time at the end of the hop
+    transcripts: Tuple[TranscriptEvent, ...] = ()  # recognised since the previous step
+    robot_speaking: bool = False
+    robot_audio: Optional[np.ndarray] = None  # the robot's own speech for this hop, if known
+
+
+EMPTY_CONTEXT = StepContext()
+
+
+@dataclass(frozen=True)
+class SideInputs:
+    """A timeline of side inputs for an offline run, cut into per-step contexts."""
+
+    transcripts: Sequence[TranscriptEvent] = ()
+    robot_speaking: Sequence[Tuple[float, bool]] = ()  # (time, state) changes, time-sorted
+
+    def contexts(self, n_frames: int, frame_period: float) -> List[StepContext]:
+        """Return the context of each of ``n_frames`` steps ending at ``(i + 1) * period``."""
+        events = sorted(self.transcripts, key=lambda e: e.time)
+        changes = sorted(self.robot_speaking)
+        contexts, next_event, next_change, speaking = [], 0, 0, False
+        for i in range(n_frames):
+            now = (i + 1) * frame_period
+            first = next_event
+            while next_event < len(events) and events[next_event].time <= now:
+                next_event += 1
+            while next_change < len(changes) and changes[next_change][0] <= now:
+                speaking = bool(changes[next_change][1])
+                next_change += 1
+            contexts.append(StepContext(now, tuple(events[first:next_event]), speaking))
+        return contexts
 
 
 @dataclass(frozen=True)
@@ -40,6 +112,9 @@ class ListenerFrame:
     expression: str = "neutral"  # from listener_head_ros.face.EXPRESSIONS
     confidence: float = 0.0  # 0..1
     backchannels: Tuple[BackchannelEvent, ...] = field(default_factory=tuple)
+    facial_attributes: Optional[np.ndarray] = None  # (25,) REACT attributes, when provided
+    coefficients: Optional[np.ndarray] = None  # (58,) 3DMM coefficients, when provided
+    samples: Dict[str, np.ndarray] = field(default_factory=dict)  # stream -> (S, dim)
 
     @classmethod
     def neutral(cls) -> "ListenerFrame":
@@ -57,6 +132,19 @@ class ListenerFrame:
         """Return (roll, pitch, yaw) in radians."""
         return (self.roll, self.pitch, self.yaw)
 
+    def stream(self, name: str) -> Optional[np.ndarray]:
+        """Return the frame's value of stream ``name`` (None when the frame has none)."""
+        if name == HEAD.name:
+            return np.array(self.pose, dtype=np.float32)
+        if name == BLENDSHAPES.name:
+            return self.blendshapes
+        return getattr(self, name, None)
+
+    @property
+    def num_samples(self) -> int:
+        """Return how many samples the frame carries (1 for a deterministic model)."""
+        return max((len(v) for v in self.samples.values()), default=1)
+
 
 class StreamingListenerModel(abc.ABC):
     """
@@ -68,6 +156,8 @@ class StreamingListenerModel(abc.ABC):
 
     name: str = "listener"
     sample_rate: int = 16000
+    inputs: FrozenSet[str] = frozenset({AUDIO})
+    outputs: Mapping[str, str] = {HEAD.name: RULE, BLENDSHAPES.name: RULE}
 
     @property
     @abc.abstractmethod
@@ -84,10 +174,10 @@ class StreamingListenerModel(abc.ABC):
         """Forget all streaming state, as if no audio had been heard."""
 
     @abc.abstractmethod
-    def step(self, hop: np.ndarray) -> ListenerFrame:
+    def step(self, hop: np.ndarray, context: StepContext = EMPTY_CONTEXT) -> ListenerFrame:
         """Consume ``hop_length`` mono float32 samples at ``sample_rate``; return a frame."""
 
-    def run(self, audio: np.ndarray) -> List[ListenerFrame]:
+    def run(self, audio: np.ndarray, side: Optional[SideInputs] = None) -> List[ListenerFrame]:
         """
         Reset, then return one frame per complete hop of ``audio``; drop a trailing partial hop.
 
@@ -97,7 +187,13 @@ class StreamingListenerModel(abc.ABC):
         samples = self.as_audio(audio)
         self.reset()
         hop = self.hop_length
-        return [self.step(samples[i:i + hop]) for i in range(0, samples.size - hop + 1, hop)]
+        n_frames = samples.size // hop
+        contexts = self.contexts(n_frames, side)
+        return [self.step(samples[i * hop:(i + 1) * hop], contexts[i]) for i in range(n_frames)]
+
+    def contexts(self, n_frames: int, side: Optional[SideInputs]) -> List[StepContext]:
+        """Return the per-step contexts of an offline run of ``n_frames`` frames."""
+        return (side or SideInputs()).contexts(n_frames, 1.0 / self.frame_rate)
 
     @staticmethod
     def as_audio(audio: np.ndarray) -> np.ndarray:

@@ -2,19 +2,19 @@
 Listener checkpoints: a directory with ``config.json`` and ``model.safetensors``; never pickles.
 
 ``config.json`` holds ``{"model_type": ..., "model_config": {...}}`` and the weights live in a
-safetensors file, the only format loaded. A model type registers a factory that builds the
-model from its config and tensors, so the node, training and evaluation all load models the
-same way. The embedded ``prosodic`` model needs no checkpoint, but can be saved as one to pin
-its settings.
+safetensors file, the only format loaded. A model type is the embedded ``prosodic`` model
+(which needs no checkpoint, but can be saved as one to pin its settings) or an architecture of
+the registry (:mod:`listener_head_ros.models.registry`), built by
+:func:`listener_head_ros.models.learned.load_learned_model`; so the node, training and
+evaluation all load models the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-import importlib
 import json
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 from safetensors import SafetensorError
@@ -22,35 +22,20 @@ from safetensors.numpy import load_file, save_file
 
 from listener_head_ros.models.base import StreamingListenerModel
 from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
+from listener_head_ros.models.registry import network_names
+from listener_head_ros.streams import closest
 
 CONFIG_NAME = 'config.json'
+EMBEDDED_MODEL = ProsodicListener.name  # the model that needs no checkpoint
 WEIGHTS_NAME = 'model.safetensors'
-EMBEDDED_MODEL = 'prosodic'
-
-ModelFactory = Callable[[Mapping, Dict[str, np.ndarray], float, str], StreamingListenerModel]
-_FACTORIES: Dict[str, ModelFactory] = {}
-# Modules that register model types when imported; imported on first need (they import torch).
-_BUILTIN_MODEL_MODULES = ('listener_head_ros.models.learned',)
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of an unknown type, or inconsistent."""
 
 
-def register_model_type(model_type: str, factory: ModelFactory) -> None:
-    """Make ``model_type`` loadable: ``factory(config, tensors, frame_rate, device)``."""
-    _FACTORIES[model_type] = factory
-
-
-def _import_builtin_model_types() -> None:
-    for module in _BUILTIN_MODEL_MODULES:
-        importlib.import_module(module)
-
-
 def registered_model_types() -> Tuple[str, ...]:
     """Return the model types that checkpoints may name."""
-    _import_builtin_model_types()
-    return tuple(sorted(_FACTORIES))
+    return (EMBEDDED_MODEL,) + network_names()
 
 
 def save_checkpoint(directory: Path | str, model_type: str, model_config: Mapping,
@@ -97,40 +82,39 @@ def load_checkpoint(directory: Path | str, frame_rate: float = 30.0,
                     device: str = 'cpu') -> StreamingListenerModel:
     """Build the streaming model stored in ``directory``; raise CheckpointError."""
     model_type, model_config, tensors = read_checkpoint(directory)
-    if model_type not in _FACTORIES:
-        _import_builtin_model_types()
-    factory = _FACTORIES.get(model_type)
-    if factory is None:
-        raise CheckpointError(f'checkpoint {directory} has unknown model_type {model_type!r}; '
-                              f'known: {", ".join(registered_model_types())}')
+    if model_type != EMBEDDED_MODEL and model_type not in network_names():
+        raise CheckpointError(f'checkpoint {directory} has unknown model_type {model_type!r}'
+                              f'{closest(model_type, registered_model_types())}; known: '
+                              f'{", ".join(registered_model_types())}')
     try:
-        return factory(model_config, tensors, frame_rate, device)
+        if model_type == EMBEDDED_MODEL:
+            return ProsodicListener(prosodic_config(model_config), frame_rate=frame_rate)
+        from listener_head_ros.models.learned import load_learned_model
+        return load_learned_model(model_config, tensors, frame_rate, device)
     except (TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f'checkpoint {directory} does not fit a {model_type!r} model: '
                               f'{error}') from error
 
 
-def load_listener_model(model: str, frame_rate: float = 30.0,
-                        device: str = 'cpu') -> StreamingListenerModel:
-    """Return the embedded model for ``'prosodic'``, else the checkpoint at path ``model``."""
+def load_listener_model(model: str, frame_rate: float = 30.0, device: str = 'cpu',
+                        prosodic: Optional[ProsodicListenerConfig] = None
+                        ) -> StreamingListenerModel:
+    """Return the embedded model for ``'prosodic'`` (with ``prosodic``), else a checkpoint."""
     if model == EMBEDDED_MODEL:
-        return ProsodicListener(frame_rate=frame_rate)
+        return ProsodicListener(prosodic, frame_rate=frame_rate)
     return load_checkpoint(model, frame_rate=frame_rate, device=device)
 
 
-def _prosodic_factory(config: Mapping, tensors: Dict[str, np.ndarray], frame_rate: float,
-                      device: str) -> StreamingListenerModel:
+def prosodic_config(config: Mapping) -> ProsodicListenerConfig:
+    """Return the prosodic settings of a checkpoint config; raise ValueError on unknown keys."""
     known = {f.name for f in fields(ProsodicListenerConfig)}
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f'unknown prosodic settings {unknown}')
     settings = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return ProsodicListener(ProsodicListenerConfig(**settings), frame_rate=frame_rate)
+    return ProsodicListenerConfig(**settings)
 
 
 def save_prosodic_checkpoint(directory: Path | str, config: ProsodicListenerConfig) -> Path:
     """Save the embedded model's settings as a checkpoint."""
     return save_checkpoint(directory, EMBEDDED_MODEL, asdict(config))
-
-
-register_model_type(EMBEDDED_MODEL, _prosodic_factory)

@@ -7,17 +7,23 @@ Learned listener models behind the streaming interface, and their checkpoints.
 one frame at a time from its stream state; :meth:`~TorchListenerModel.run` extracts the
 features in one batch and runs the batched forward pass; both give the same frames.
 
-With a mixture density network, ``mode='sample'`` draws ``num_samples`` reactions per frame
-(the frame carries the first; :attr:`~TorchListenerModel.last_samples` holds all) from a numpy
+The network predicts the concatenated columns of its ``targets``, named streams of
+:mod:`listener_head_ros.streams` (``head`` by default; ``facial_attributes`` and
+``coefficients`` too). Every network is decoded through the same contract (``predictive``,
+``draw``, ``noise_dim``; see :mod:`~listener_head_ros.models.networks`), never by its class.
+With a generative network, ``mode='sample'`` draws ``num_samples`` reactions per frame (the
+frame's streams hold the first, :attr:`ListenerFrame.samples` all of them) from a numpy
 generator seeded at every :meth:`~TorchListenerModel.reset`, with optional AR(1) correlation of
-the noise across frames so that sampled paths are smooth. ``mode='mean'`` outputs the mixture
-mean. Confidence is ``exp(-rms predictive std / confidence_scale)``, and 1 for deterministic
-networks. The face stays neutral.
+the noise across frames so that sampled paths are smooth. ``mode='mean'`` outputs the
+predictive mean. Confidence is ``exp(-rms predictive std of the head / confidence_scale)``, and
+1 for deterministic networks. Predicted facial attributes also drive the frame's action units,
+valence, arousal and expression; blendshapes stay neutral (a rule).
 
 Checkpoints (:func:`save_learned_checkpoint`) hold the network weights and normalisation
 buffers in ``model.safetensors`` and, in ``config.json``, the architecture, the network,
-feature and inference settings. Importing this module registers the architectures with
-:func:`listener_head_ros.models.checkpoint.load_checkpoint`, which imports it on demand.
+feature and inference settings, the target streams and the inputs the network needs;
+:func:`listener_head_ros.models.checkpoint.load_checkpoint` builds them with
+:func:`load_learned_model`.
 """
 
 from __future__ import annotations
@@ -26,40 +32,38 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from listener_head_ros.face import react_attributes_to_face
 from listener_head_ros.features import (
     FeatureConfig,
     StreamingFeatureExtractor,
     extract_features,
 )
-from listener_head_ros.models.base import ListenerFrame, StreamingListenerModel
-from listener_head_ros.models.checkpoint import register_model_type, save_checkpoint
+from listener_head_ros.models.base import (
+    EMPTY_CONTEXT, ListenerFrame, SideInputs, StepContext, StreamingListenerModel)
+from listener_head_ros.models.checkpoint import save_checkpoint
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_dim, feature_matrix, feature_vector
-from listener_head_ros.models.networks import (
-    NETWORKS,
-    POSE_DIM,
-    build_network,
-    CausalGRUListener,
-    mixture_mean,
-    mixture_variance,
-    sample_mixture,
-)
+from listener_head_ros.models.registry import build_network, network_type
+from listener_head_ros.streams import (
+    BLENDSHAPES, COEFFICIENTS, FACIAL_ATTRIBUTES, HEAD, PREDICTED, RULE, stream_slices,
+    total_dim)
 
 MODES = ('mean', 'sample')
-NOISE_DIM = POSE_DIM + 1  # per sample: one channel per angle, one picks the component
+DEFAULT_TARGETS = (HEAD.name,)
+MAX_SAMPLES = 64  # reactions drawn per frame at most: each costs a draw per frame and stream
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """How a learned model turns network outputs into poses."""
+    """How a learned model turns network outputs into frames."""
 
-    mode: str = 'mean'  # 'mean': mixture mean; 'sample': draw from the mixture
+    mode: str = 'mean'  # 'mean': the point prediction; 'sample': draw from the distribution
     num_samples: int = 1  # reactions drawn per frame in 'sample' mode
     temperature: float = 1.0
     seed: int = 0
@@ -69,42 +73,64 @@ class InferenceConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, not {self.mode!r}')
-        if self.num_samples < 1 or not self.temperature > 0.0 or not self.confidence_scale > 0:
-            raise ValueError('need num_samples >= 1, temperature > 0, confidence_scale > 0')
+        if not 1 <= self.num_samples <= MAX_SAMPLES:
+            raise ValueError(f'num_samples must be in 1..{MAX_SAMPLES}, not {self.num_samples}')
+        if not 0.0 < self.temperature <= 10.0 or not self.confidence_scale > 0:
+            raise ValueError('need 0 < temperature <= 10 and confidence_scale > 0')
         if not 0.0 <= self.noise_correlation < 1.0:
             raise ValueError('noise_correlation must be in [0, 1)')
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The batched output of a learned model: each predicted stream, with its samples."""
+
+    streams: Dict[str, np.ndarray]  # stream name -> (T, S, dim)
+    confidence: np.ndarray  # (T,)
 
 
 class TorchListenerModel(StreamingListenerModel):
     """A torch network behind :class:`StreamingListenerModel`, on the CPU or a GPU."""
 
     def __init__(self, network: nn.Module, feature_config: Optional[FeatureConfig] = None,
-                 inference: Optional[InferenceConfig] = None, device: str = 'cpu') -> None:
+                 inference: Optional[InferenceConfig] = None, device: str = 'cpu',
+                 targets: Sequence[str] = DEFAULT_TARGETS) -> None:
         self.feature_config = feature_config if feature_config is not None else FeatureConfig()
         self.inference = inference if inference is not None else InferenceConfig()
         self.sample_rate = self.feature_config.sample_rate
         self.name = network.architecture
-        self.mixture = isinstance(network, CausalGRUListener)
-        if self.inference.mode == 'sample' and not self.mixture:
-            raise ValueError(f"mode 'sample' needs a mixture density network, not {self.name}")
+        self.targets = tuple(targets)
+        self._slices = stream_slices(self.targets)
+        self.inputs = frozenset(network.inputs)
+        self.outputs = {BLENDSHAPES.name: RULE, HEAD.name: RULE,
+                        **{name: PREDICTED for name in self.targets}}
+        if self.inference.mode == 'sample' and not network.noise_dim:
+            raise ValueError(f"mode 'sample' needs a generative network; {self.name} is "
+                             'deterministic')
         expected = feature_dim(self.feature_config.n_mels)
-        if network.config.input_dim != expected or network.config.output_dim != POSE_DIM:
+        columns = total_dim(self.targets)
+        if network.config.input_dim != expected or network.config.output_dim != columns:
             raise ValueError(f'the network must map {expected} feature columns (n_mels='
-                             f'{self.feature_config.n_mels}) to {POSE_DIM} angles, not '
-                             f'{network.config.input_dim} to {network.config.output_dim}')
+                             f'{self.feature_config.n_mels}) to {columns} target columns '
+                             f'({", ".join(self.targets)}), not {network.config.input_dim} '
+                             f'to {network.config.output_dim}')
         self.device, warning = resolve_device(device)
         if warning:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
         self.network = network.to(self.device).eval()
         self._extractor = StreamingFeatureExtractor(self.feature_config)
-        samples = self.inference.num_samples if self.inference.mode == 'sample' else 1
-        self.last_samples = np.zeros((samples, POSE_DIM), dtype=np.float32)
+        self._confidence_columns = self._slices.get(HEAD.name, slice(0, columns))
         self.reset()
 
     @property
     def hop_length(self) -> int:
         """Return the number of samples consumed per frame."""
         return self.feature_config.hop_length
+
+    @property
+    def num_samples(self) -> int:
+        """Return the samples per frame: ``num_samples`` in 'sample' mode, else 1."""
+        return self.inference.num_samples if self.inference.mode == 'sample' else 1
 
     def reset(self) -> None:
         """Forget the audio and network history and reseed the sampling noise."""
@@ -114,90 +140,105 @@ class TorchListenerModel(StreamingListenerModel):
         self._noise: Optional[np.ndarray] = None
 
     def _next_noise(self) -> np.ndarray:
-        """Return the ``(num_samples, NOISE_DIM)`` standard normal noise of the next frame."""
-        fresh = self._rng.standard_normal((self.inference.num_samples, NOISE_DIM))
+        """Return the ``(num_samples, noise_dim)`` standard normal noise of the next frame."""
+        fresh = self._rng.standard_normal((self.inference.num_samples, self.network.noise_dim))
         rho = self.inference.noise_correlation
         self._noise = fresh if self._noise is None else (
             rho * self._noise + math.sqrt(1.0 - rho * rho) * fresh)
         return self._noise
 
-    def _poses(self, outputs: torch.Tensor | Tuple[torch.Tensor, ...],
-               noise: Optional[np.ndarray]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Return poses (..., S, 3) and confidence (...,) from network outputs for frames (...)."""
-        if not self.mixture:
-            return outputs[..., None, :], torch.ones(outputs.shape[:-1])
-        logits, means, log_stds = outputs
-        spread = mixture_variance(logits, means, log_stds).mean(-1).sqrt()
-        confidence = torch.exp(-spread / self.inference.confidence_scale)
+    def _decode(self, outputs: Any, noise: Optional[np.ndarray]
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return values (..., S, D) and confidence (...,) from network outputs for frames."""
+        mean, std = self.network.predictive(outputs)
+        if std is None:
+            confidence = torch.ones(mean.shape[:-1])
+        else:
+            spread = std[..., self._confidence_columns].pow(2).mean(-1).sqrt()
+            confidence = torch.exp(-spread / self.inference.confidence_scale)
         if noise is None:
-            return mixture_mean(logits, means)[..., None, :], confidence
-        num = noise.shape[-2]
-        logits = logits.unsqueeze(-2).expand(*logits.shape[:-1], num, logits.shape[-1])
-        means = means.unsqueeze(-3).expand(*means.shape[:-2], num, *means.shape[-2:])
-        log_stds = log_stds.unsqueeze(-3).expand(*log_stds.shape[:-2], num, *log_stds.shape[-2:])
-        noise_t = torch.from_numpy(noise).to(logits)
-        return sample_mixture(logits, means, log_stds, noise_t, self.inference.temperature), \
-            confidence
+            return mean[..., None, :], confidence
+        noise_t = torch.from_numpy(noise).to(mean)
+        return self.network.draw(outputs, noise_t, self.inference.temperature), confidence
 
-    def _frame(self, poses: np.ndarray, confidence: float) -> ListenerFrame:
+    def _frame(self, values: np.ndarray, confidence: float) -> ListenerFrame:
+        """Return the frame of one step's values (S, D): the first sample drives the robot."""
         frame = ListenerFrame.neutral()
-        frame.roll, frame.pitch, frame.yaw = (float(v) for v in poses[0])
+        frame.samples = {name: values[:, cols] for name, cols in self._slices.items()}
+        if HEAD.name in self._slices:
+            frame.roll, frame.pitch, frame.yaw = (float(v) for v in frame.samples[HEAD.name][0])
+        if FACIAL_ATTRIBUTES.name in self._slices:
+            attributes = frame.samples[FACIAL_ATTRIBUTES.name][0]
+            frame.facial_attributes = attributes
+            (frame.action_units, frame.valence, frame.arousal,
+             frame.expression) = react_attributes_to_face(attributes)
+        if COEFFICIENTS.name in self._slices:
+            frame.coefficients = frame.samples[COEFFICIENTS.name][0]
         frame.confidence = float(confidence)
         return frame
 
     @torch.inference_mode()
-    def step(self, hop: np.ndarray) -> ListenerFrame:
+    def step(self, hop: np.ndarray, context: StepContext = EMPTY_CONTEXT) -> ListenerFrame:
         """Consume one hop of audio; return the listener frame for it."""
         row = feature_vector(self._extractor.step(self.check_hop(hop)))
         x = torch.from_numpy(row)[None].to(self.device)
         outputs, self._state = self.network.step(x, self._state)
-        outputs = tuple(o[0] for o in outputs) if self.mixture else outputs[0]
+        outputs = _first(outputs)
         noise = self._next_noise() if self.inference.mode == 'sample' else None
-        poses, confidence = self._poses(outputs, noise)
-        self.last_samples = poses.float().cpu().numpy()
-        return self._frame(self.last_samples, float(confidence))
+        values, confidence = self._decode(outputs, noise)
+        return self._frame(values.float().cpu().numpy(), float(confidence))
 
     @torch.inference_mode()
-    def predict(self, features: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def predict(self, features: np.ndarray) -> Prediction:
         """
-        Return poses ``(T, S, 3)`` and confidence ``(T,)`` for ``(T, F)`` feature rows.
+        Return every predicted stream ``(T, S, dim)`` and confidence ``(T,)`` for feature rows.
 
-        The batched path of :meth:`run`, also for offline evaluation from cached features;
+        The batched path of :meth:`run`, also for training and evaluation from cached features;
         ``S`` is ``num_samples`` in 'sample' mode, else 1. Reseeds the sampling noise, as
         :meth:`reset` does, and leaves the stream state unspecified.
         """
         self.reset()
         rows = np.asarray(features, dtype=np.float32)
         x = torch.from_numpy(rows)[None].to(self.device)
-        outputs = self.network(x)
-        outputs = tuple(o[0] for o in outputs) if self.mixture else outputs[0]
+        outputs = _first(self.network(x))
         noise = None
         if self.inference.mode == 'sample':
             noise = np.array([self._next_noise() for _ in range(len(rows))]).reshape(
-                len(rows), self.inference.num_samples, NOISE_DIM)
-        poses, confidence = self._poses(outputs, noise)
-        return poses.float().cpu().numpy(), confidence.float().cpu().numpy()
+                len(rows), self.inference.num_samples, self.network.noise_dim)
+        values, confidence = self._decode(outputs, noise)
+        values = values.float().cpu().numpy()
+        return Prediction({name: values[..., cols] for name, cols in self._slices.items()},
+                          confidence.float().cpu().numpy())
 
-    def run(self, audio: np.ndarray) -> List[ListenerFrame]:
+    def run(self, audio: np.ndarray, side: Optional[SideInputs] = None) -> List[ListenerFrame]:
         """Reset, then return one frame per complete hop through the batched forward pass."""
         batch = extract_features(self.as_audio(audio), self.feature_config)
-        poses, confidence = self.predict(feature_matrix(batch))
-        return [self._frame(p, c) for p, c in zip(poses, confidence)]
+        prediction = self.predict(feature_matrix(batch))
+        values = np.concatenate([prediction.streams[name] for name in self.targets], axis=-1)
+        return [self._frame(v, c) for v, c in zip(values, prediction.confidence)]
+
+
+def _first(outputs: Any) -> Any:
+    """Return the outputs of batch element 0 (a tensor or a tuple of tensors)."""
+    return tuple(o[0] for o in outputs) if isinstance(outputs, tuple) else outputs[0]
 
 
 def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | nn.Module,
                             feature_config: Optional[FeatureConfig] = None,
-                            inference: Optional[InferenceConfig] = None) -> Path:
+                            inference: Optional[InferenceConfig] = None,
+                            targets: Optional[Sequence[str]] = None) -> Path:
     """
     Save a :class:`TorchListenerModel`, or a bare network with its settings, as a checkpoint.
 
-    For a bare network, ``feature_config`` and ``inference`` default to their defaults; the
-    network is not moved or switched to eval mode, so training can save mid-run.
+    For a bare network, ``feature_config``, ``inference`` and ``targets`` default to their
+    defaults; the network is not moved or switched to eval mode, so training can save mid-run.
+    The config records the inputs the network needs, so a node can refuse it up front.
     """
     if isinstance(model, TorchListenerModel):
         network = model.network
         feature_config = feature_config or model.feature_config
         inference = inference or model.inference
+        targets = targets or model.targets
     else:
         network = model
     config = {
@@ -205,6 +246,8 @@ def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | n
         'network': asdict(network.config),
         'features': asdict(feature_config or FeatureConfig()),
         'inference': asdict(inference or InferenceConfig()),
+        'targets': list(targets or DEFAULT_TARGETS),
+        'inputs': sorted(network.inputs),
     }
     tensors = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
     return save_checkpoint(directory, network.architecture, config, tensors)
@@ -220,27 +263,26 @@ def _settings(config: Mapping, section: str, kind) -> dict:
     return dict(values)
 
 
-def _learned_factory(config: Mapping, tensors: Dict[str, np.ndarray], frame_rate: float,
-                     device: str) -> TorchListenerModel:
+def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_rate: float,
+                       device: str) -> TorchListenerModel:
     """Build a :class:`TorchListenerModel` from a checkpoint; raise ValueError on a mismatch."""
     architecture = config.get('architecture')
-    if architecture not in NETWORKS:
-        raise ValueError(f'unknown architecture {architecture!r}')
-    unknown = sorted(set(config) - {'architecture', 'network', 'features', 'inference'})
+    kind = network_type(str(architecture))
+    unknown = sorted(set(config) - {'architecture', 'network', 'features', 'inference',
+                                    'targets', 'inputs'})
     if unknown:
         raise ValueError(f'unknown sections {unknown}')
     features = FeatureConfig(**_settings(config, 'features', FeatureConfig))
     if not math.isclose(features.frame_rate, frame_rate, rel_tol=1e-9):
         raise ValueError(f'the model was trained at {features.frame_rate} frames/s but '
                          f'{frame_rate} frames/s were requested')
-    network = build_network(architecture, _settings(config, 'network', NETWORKS[architecture][0]))
+    targets = config.get('targets', list(DEFAULT_TARGETS))
+    if not isinstance(targets, list) or not targets:
+        raise ValueError('"targets" must be a non-empty list of stream names')
+    network = build_network(architecture, _settings(config, 'network', kind.config_type))
     try:
         network.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     except RuntimeError as error:
         raise ValueError(f'weights do not match the network: {error}') from error
     inference = InferenceConfig(**_settings(config, 'inference', InferenceConfig))
-    return TorchListenerModel(network, features, inference, device)
-
-
-for _architecture in NETWORKS:
-    register_model_type(_architecture, _learned_factory)
+    return TorchListenerModel(network, features, inference, device, targets)

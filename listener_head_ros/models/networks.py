@@ -11,7 +11,13 @@ the weights) and predict ``(roll, pitch, yaw)`` in radians per frame. Each has:
 - ``loss(outputs, target, mask)``: the training objective on ``forward``'s outputs, so that
   under ``DistributedDataParallel`` the loop calls ``ddp(x)`` then ``ddp.module.loss(...)``;
 - ``mean_pose(outputs)`` and ``predict_mean(x)``: point predictions ``(B, T, 3)`` for MAE;
-- ``training_loss(x, target, mask)``: ``loss(forward(x), target, mask)``.
+- ``training_loss(x, target, mask)``: ``loss(forward(x), target, mask)``; a mask is (B, T)
+  for whole frames or (B, T, D) for each target column (see :func:`split_mask`);
+- ``predictive(outputs) -> (mean, std or None)`` per column, ``noise_dim`` (0 for a
+  deterministic network) and, when generative, ``draw(outputs, noise, temperature)``: what
+  :class:`~listener_head_ros.models.learned.TorchListenerModel` needs to decode any network;
+- the class attributes ``architecture``, ``config_type`` and ``inputs`` (see
+  :data:`listener_head_ros.models.base.INPUTS`), read by :func:`register_network`.
 
 :class:`CausalActiveListener` re-implements the Active Listener graph model causally: GraphSAGE
 layers over the chain of frames, where each frame aggregates its ``P`` past frames with an LSTM
@@ -29,15 +35,17 @@ angles, so several different plausible reactions can be sampled for the same spe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Dict, Mapping, Optional, Tuple, Type
+from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+from listener_head_ros.models.base import AUDIO
 from listener_head_ros.models.frame_features import FEATURE_DIM
+from listener_head_ros.models.registry import build_network, register_network  # noqa: F401
 
 POSE_DIM = 3  # roll, pitch, yaw in radians
 State = Tuple[torch.Tensor, ...]
@@ -47,6 +55,19 @@ Mixture = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, means, log_
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+def split_mask(mask: Optional[torch.Tensor], target: torch.Tensor
+               ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """
+    Return (frame mask (B, T), column mask (B, T, D) or None) of a training mask.
+
+    A mask is (B, T): whole frames count or not; or (B, T, D): each target column on its own,
+    a frame counting when any of its columns does.
+    """
+    if mask is None or mask.dim() == target.dim() - 1:
+        return mask, None
+    return mask.any(-1), mask
 
 
 def _masked_mean(values: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
@@ -198,6 +219,7 @@ class ChainSAGELayer(nn.Module):
         return out, torch.cat((history[:, 1:], h_t[:, None]), dim=1)
 
 
+@register_network
 class CausalActiveListener(nn.Module):
     """
     The Active Listener graph model, causal: SAGE-LSTM layers over past frames, then smoothing.
@@ -208,6 +230,9 @@ class CausalActiveListener(nn.Module):
     """
 
     architecture = 'causal_active_listener'
+    config_type = ActiveListenerConfig
+    inputs = frozenset({AUDIO})
+    noise_dim = 0  # deterministic: no sampling
 
     def __init__(self, config: Optional[ActiveListenerConfig] = None) -> None:
         super().__init__()
@@ -238,8 +263,17 @@ class CausalActiveListener(nn.Module):
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor,
              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Return the mean absolute error over the frames where ``mask`` (B, T) is true."""
-        return _masked_mean((outputs.float() - target).abs().mean(-1), mask)
+        """Return the mean absolute error over the masked frames (or columns, see split_mask)."""
+        frames, columns = split_mask(mask, target)
+        error = (outputs.float() - target).abs()
+        if columns is None:
+            return _masked_mean(error.mean(-1), frames)
+        columns = columns.to(error.dtype)
+        return (error * columns).sum() / columns.sum().clamp_min(1.0)
+
+    def predictive(self, outputs: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Return the point prediction (..., D) and no spread: the network is deterministic."""
+        return outputs, None
 
     def predict_mean(self, x: torch.Tensor) -> torch.Tensor:
         """Return the point prediction ``(B, T, output_dim)``."""
@@ -271,19 +305,28 @@ class CausalActiveListener(nn.Module):
 
 
 def mdn_log_likelihood(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor,
-                       target: torch.Tensor) -> torch.Tensor:
-    """Return ``log p(target)`` per frame, float32; shapes (..., M), (..., M, D) x 2, (..., D)."""
+                       target: torch.Tensor, columns: Optional[torch.Tensor] = None
+                       ) -> torch.Tensor:
+    """
+    Return ``log p(target)`` per frame, float32; shapes (..., M), (..., M, D) x 2, (..., D).
+
+    ``columns`` (..., D), when given, marks the target columns that are known: the others are
+    marginalised out, which for diagonal components means leaving them out of the density.
+    """
     logits, means, log_stds, target = (t.float() for t in (logits, means, log_stds, target))
+    known = torch.ones_like(target) if columns is None else columns.to(target.dtype)
+    target = torch.where(known > 0, target, torch.zeros_like(target))
     z = (target[..., None, :] - means) * torch.exp(-log_stds)
-    component = -0.5 * (z * z).sum(-1) - log_stds.sum(-1) - 0.5 * means.shape[-1] * math.log(
-        2.0 * math.pi)
+    per_column = -0.5 * z * z - log_stds - 0.5 * math.log(2.0 * math.pi)
+    component = (per_column * known[..., None, :]).sum(-1)
     return torch.logsumexp(torch.log_softmax(logits, dim=-1) + component, dim=-1)
 
 
 def mdn_nll(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor,
             target: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Return the mean negative log-likelihood (nats per frame) over frames where ``mask``."""
-    return _masked_mean(-mdn_log_likelihood(logits, means, log_stds, target), mask)
+    """Return the mean negative log-likelihood (nats per frame) over the masked frames."""
+    frames, columns = split_mask(mask, target)
+    return _masked_mean(-mdn_log_likelihood(logits, means, log_stds, target, columns), frames)
 
 
 def mixture_mean(logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
@@ -319,6 +362,7 @@ def sample_mixture(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Te
     return mean + std * math.sqrt(temperature) * noise[..., :dim]
 
 
+@register_network
 class CausalGRUListener(nn.Module):
     """
     Causal conv front, multi-layer GRU and a mixture density head over (roll, pitch, yaw).
@@ -330,6 +374,8 @@ class CausalGRUListener(nn.Module):
     """
 
     architecture = 'causal_gru_mdn'
+    config_type = GRUListenerConfig
+    inputs = frozenset({AUDIO})
 
     def __init__(self, config: Optional[GRUListenerConfig] = None) -> None:
         super().__init__()
@@ -371,6 +417,25 @@ class CausalGRUListener(nn.Module):
         """Return the mixture mean of :meth:`forward`'s outputs: the point prediction for MAE."""
         return mixture_mean(outputs[0], outputs[1])
 
+    @property
+    def noise_dim(self) -> int:
+        """Return the standard normal channels one sample draws: one per column, one picker."""
+        return self.config.output_dim + 1
+
+    def predictive(self, outputs: Mixture) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return the mixture mean and standard deviation per column, (..., D) each."""
+        logits, means, log_stds = outputs
+        return mixture_mean(logits, means), mixture_variance(logits, means, log_stds).sqrt()
+
+    def draw(self, outputs: Mixture, noise: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Return samples (..., S, D) for frames (...) from noise (..., S, noise_dim)."""
+        logits, means, log_stds = outputs
+        num = noise.shape[-2]
+        logits = logits.unsqueeze(-2).expand(*logits.shape[:-1], num, logits.shape[-1])
+        means = means.unsqueeze(-3).expand(*means.shape[:-2], num, *means.shape[-2:])
+        log_stds = log_stds.unsqueeze(-3).expand(*log_stds.shape[:-2], num, *log_stds.shape[-2:])
+        return sample_mixture(logits, means, log_stds, noise.to(logits), temperature)
+
     def loss(self, outputs: Mixture, target: torch.Tensor,
              mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return :func:`mdn_nll` of ``target`` (B, T, D) over frames where ``mask`` is true."""
@@ -392,23 +457,6 @@ class CausalGRUListener(nn.Module):
                       mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return :meth:`loss` of :meth:`forward`."""
         return self.loss(self.forward(x), target, mask)
-
-
-NETWORKS: Dict[str, Tuple[Type, Type[nn.Module]]] = {
-    CausalGRUListener.architecture: (GRUListenerConfig, CausalGRUListener),
-    CausalActiveListener.architecture: (ActiveListenerConfig, CausalActiveListener),
-}
-
-
-def build_network(architecture: str, config: Optional[Mapping] = None) -> nn.Module:
-    """Build a freshly initialised network from its architecture name and config fields."""
-    if architecture not in NETWORKS:
-        raise ValueError(f'unknown architecture {architecture!r}; known: {", ".join(NETWORKS)}')
-    config_type, network_type = NETWORKS[architecture]
-    settings = dict(config or {})
-    unknown = sorted(set(settings) - {f.name for f in fields(config_type)})
-    _require(not unknown, f'unknown {architecture} settings {unknown}')
-    return network_type(config_type(**settings))
 
 
 def count_parameters(module: nn.Module) -> int:

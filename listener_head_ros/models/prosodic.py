@@ -29,7 +29,10 @@ from listener_head_ros.features import (
     StreamingFeatureExtractor,
     extract_features,
 )
-from listener_head_ros.models.base import BackchannelEvent, ListenerFrame, StreamingListenerModel
+from listener_head_ros.models.base import (
+    BackchannelEvent, EMPTY_CONTEXT, ListenerFrame, SideInputs, StepContext,
+    StreamingListenerModel)
+from listener_head_ros.schema import setting
 
 _EPS = 1e-9
 
@@ -39,60 +42,66 @@ class ProsodicListenerConfig:
     """Tunables of the prosodic listener; times in seconds, angles in radians."""
 
     # Ward & Tsukahara (2000) back-channel rule.
-    low_pitch_percentile: float = 26.0
-    low_pitch_min_duration: float = 0.110
-    min_prior_speech: float = 0.700
-    refractory: float = 0.800
-    response_delay: float = 0.700
-    low_pitch_gap_tolerance: float = 0.070  # unvoiced gap bridged inside one low-pitch region
+    low_pitch_percentile: float = setting(
+        26.0, 'Ward & Tsukahara: pitch below this percentile of the speaker counts as low.')
+    low_pitch_min_duration: float = setting(
+        0.110, 'Ward & Tsukahara: shortest low-pitch region, s.')
+    min_prior_speech: float = setting(
+        0.700, 'Ward & Tsukahara: speech needed before the low-pitch region, s.')
+    refractory: float = setting(
+        0.800, 'Ward & Tsukahara: no backchannel within this time of the previous one, s.')
+    response_delay: float = setting(0.700, 'Ward & Tsukahara: delay from the cue to the nod, s.')
+    low_pitch_gap_tolerance: float = setting(
+        0.070, 'Longest unvoiced gap bridged inside one low-pitch region, s.')
     # Pause cue: a pause after enough speech also licenses a nod.
-    pause_min_duration: float = 0.400
-    pause_min_prior_speech: float = 1.500
-    pause_response_delay: float = 0.100
+    pause_min_duration: float = setting(0.400, 'Pause cue: shortest pause that licenses a nod, s.')
+    pause_min_prior_speech: float = setting(1.500, 'Pause cue: speech needed before the pause, s.')
+    pause_response_delay: float = setting(0.100, 'Pause cue: delay from the pause onset to the nod, s.')
     # Online model of the speaker's pitch.
-    pitch_memory: float = 5.0  # seconds of voiced speech, time constant of forgetting
-    pitch_warmup: float = 0.5  # seconds of voiced speech before the percentile is trusted
-    f0_floor_hz: float = 50.0
-    f0_ceiling_hz: float = 600.0
-    pitch_bins_per_octave: int = 48
-    voicing_threshold: float = 0.5
+    pitch_memory: float = setting(5.0, 'Time constant of forgetting the speaker\'s pitch, s of voiced speech.')
+    pitch_warmup: float = setting(
+        0.5, 'Voiced speech before the pitch percentile is trusted, s.')
+    f0_floor_hz: float = setting(50.0, 'Lowest pitch tracked, Hz.')
+    f0_ceiling_hz: float = setting(600.0, 'Highest pitch tracked, Hz.')
+    pitch_bins_per_octave: int = setting(48, 'Resolution of the online pitch histogram, bins per octave.')
+    voicing_threshold: float = setting(0.5, 'Voicing probability above which a frame counts as voiced.')
     # Speech activity.
-    speech_min_db: float = -50.0  # never speech below this level (dBFS)
-    speech_margin_db: float = 12.0  # speech is at least this far above the noise floor
-    noise_floor_rise_db_per_s: float = 2.0  # steady sound above the floor fades into it
-    intra_pause_bridge: float = 0.300  # shorter pauses keep one stretch of speech going
+    speech_min_db: float = setting(-50.0, 'Never speech below this level, dBFS.')
+    speech_margin_db: float = setting(12.0, 'Speech is at least this far above the noise floor, dB.')
+    noise_floor_rise_db_per_s: float = setting(2.0, 'Rise of the noise floor under steady sound, dB/s.')
+    intra_pause_bridge: float = setting(0.300, 'Pauses shorter than this keep one stretch of speech going, s.')
     # Nods.
-    nod_amplitude: float = 0.12
-    nod_duration: float = 0.6  # of a one-cycle nod; each extra cycle adds half of it
-    nod_max_cycles: int = 2
-    nod_damping: float = 1.5  # exponential decay of the nod envelope over its duration
-    nod_intensity_jitter: float = 0.15
-    nod_blink_probability: float = 0.4
+    nod_amplitude: float = setting(0.12, 'Peak pitch of a nod, rad.')
+    nod_duration: float = setting(0.6, 'Duration of a one-cycle nod, s; each extra cycle adds half of it.')
+    nod_max_cycles: int = setting(2, 'Most down-up cycles in one nod.')
+    nod_damping: float = setting(1.5, 'Exponential decay of the nod envelope over its duration.')
+    nod_intensity_jitter: float = setting(0.15, 'Relative random variation of nod intensity.')
+    nod_blink_probability: float = setting(0.4, 'Probability of a blink with each nod.')
     # Slow posture drift (Ornstein-Uhlenbeck per axis: roll, pitch, yaw).
-    drift_std: Tuple[float, float, float] = (0.02, 0.025, 0.05)
-    drift_time_constant: float = 3.0
-    drift_smoothing: float = 0.6  # low-pass on the drift so that it has no jitter
+    drift_std: Tuple[float, float, float] = setting((0.02, 0.025, 0.05), 'Standard deviation of the slow posture drift (roll, pitch, yaw), rad.')
+    drift_time_constant: float = setting(3.0, 'Time constant of the slow posture drift, s.')
+    drift_smoothing: float = setting(0.6, 'Low-pass time constant on the drift, s.')
     # Micro-motion following the speaker.
-    energy_smoothing: float = 0.25
-    energy_range_db: float = 40.0
-    energy_pitch_gain: float = 0.03  # head lowers (leans in) as the speaker gets louder
-    pitch_follow_gain: float = 0.012  # head rises with the speaker's pitch, per z-score
-    pitch_roll_gain: float = 0.008  # head tilts with the speaker's pitch, per z-score
-    pitch_smoothing: float = 0.2
-    attentive_tilt: float = 0.04  # roll while engaged; its side is drawn at reset
-    engagement_time_constant: float = 2.0
-    brow_gain: float = 0.12  # brow raise per z-score of pitch above 0.5
+    energy_smoothing: float = setting(0.25, 'Low-pass time constant on the speaker\'s loudness, s.')
+    energy_range_db: float = setting(40.0, 'Loudness range mapped to lean-in, dB.')
+    energy_pitch_gain: float = setting(0.03, 'Lean-in (pitch, rad) at full loudness.')
+    pitch_follow_gain: float = setting(0.012, 'Head rise with the speaker\'s pitch, rad per z-score.')
+    pitch_roll_gain: float = setting(0.008, 'Head tilt with the speaker\'s pitch, rad per z-score.')
+    pitch_smoothing: float = setting(0.2, 'Low-pass time constant on the speaker\'s pitch, s.')
+    attentive_tilt: float = setting(0.04, 'Roll while engaged, rad; its side is drawn at reset.')
+    engagement_time_constant: float = setting(2.0, 'Time constant of engagement building up and fading, s.')
+    brow_gain: float = setting(0.12, 'Brow raise per z-score of pitch above 0.5.')
     # Blinks.
-    blink_rate_per_min: float = 15.0
-    blink_min_interval: float = 1.0
-    blink_duration: float = 0.25
+    blink_rate_per_min: float = setting(15.0, 'Spontaneous blinks per minute.')
+    blink_min_interval: float = setting(1.0, 'Shortest time between blinks, s.')
+    blink_duration: float = setting(0.25, 'Duration of a blink, s.')
     # Smiles.
-    smile_probability: float = 0.3
-    smile_intensity: float = 0.5
-    smile_duration: float = 2.0
+    smile_probability: float = setting(0.3, 'Probability of a smile with a nod.')
+    smile_intensity: float = setting(0.5, 'Peak smile weight, 0..1.')
+    smile_duration: float = setting(2.0, 'Duration of a smile, s.')
     # Safety bound on every output angle.
-    max_abs_angle: float = 0.6
-    seed: int = 0
+    max_abs_angle: float = setting(0.6, 'Safety bound on every output angle, rad.')
+    seed: int = setting(0, 'Seed of the random nods, blinks, smiles and drift.')
 
     def __post_init__(self) -> None:
         if not 0.0 < self.low_pitch_percentile < 100.0:
@@ -527,11 +536,11 @@ class ProsodicListener(StreamingListenerModel):
         self._extractor.reset()
         self.policy.reset()
 
-    def step(self, hop: np.ndarray) -> ListenerFrame:
+    def step(self, hop: np.ndarray, context: StepContext = EMPTY_CONTEXT) -> ListenerFrame:
         """Consume one hop of audio; return the listener frame for it."""
         return self.policy.step(self._extractor.step(self.check_hop(hop)))
 
-    def run(self, audio: np.ndarray) -> List[ListenerFrame]:
+    def run(self, audio: np.ndarray, side: Optional[SideInputs] = None) -> List[ListenerFrame]:
         """Reset, then return one frame per complete hop, using batched feature extraction."""
         samples = self.as_audio(audio)
         self.reset()

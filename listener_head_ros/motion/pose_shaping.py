@@ -13,18 +13,20 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from listener_head_ros.schema import setting
+
 
 @dataclass(frozen=True)
 class MotionLimits:
     """Per-axis head angle ranges (radians, REP-103) and the per-axis speed limit (rad/s)."""
 
-    roll_min: float = -0.35
-    roll_max: float = 0.35
-    pitch_min: float = -0.35  # head up
-    pitch_max: float = 0.45  # head down
-    yaw_min: float = -0.6
-    yaw_max: float = 0.6
-    max_angular_velocity: float = 1.5
+    roll_min: float = setting(-0.35, 'Lowest roll, rad.', (-1.5, 0.0))
+    roll_max: float = setting(0.35, 'Highest roll, rad.', (0.0, 1.5))
+    pitch_min: float = setting(-0.35, 'Lowest pitch (head up), rad.', (-1.5, 0.0))
+    pitch_max: float = setting(0.45, 'Highest pitch (head down), rad.', (0.0, 1.5))
+    yaw_min: float = setting(-0.6, 'Lowest yaw (right), rad.', (-3.0, 0.0))
+    yaw_max: float = setting(0.6, 'Highest yaw (left), rad.', (0.0, 3.0))
+    max_angular_velocity: float = setting(1.5, 'Speed limit per axis, rad/s.', (0.01, 20.0))
 
     def __post_init__(self) -> None:
         for axis in ("roll", "pitch", "yaw"):

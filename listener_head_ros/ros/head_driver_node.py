@@ -25,7 +25,7 @@ from listener_head_ros.msg import HeadPose
 from listener_head_ros.ros.parameters import declare_parameters, ParameterSpec
 
 
-PARAMETERS = [ParameterSpec(*spec, read_only=True) for spec in (
+PARAMETERS = [ParameterSpec(*spec) for spec in (
     ('robot_profile', 'generic_3dof',
      'Robot head profile: a name from config/robots (generic_3dof, tiago, nao) or the path of a '
      'profile YAML file.'),
@@ -55,7 +55,7 @@ class HeadDriverNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__('head_driver', **kwargs)
-        declare_parameters(self, PARAMETERS)
+        declare_parameters(self, PARAMETERS, read_only=True)
 
         profile_name = self.get_parameter('robot_profile').value
         try:

@@ -16,13 +16,12 @@ Run both under a MultiThreadedExecutor.
 from __future__ import annotations
 
 import collections
-from dataclasses import fields
 import functools
 import math
 import sys
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, FrozenSet, Optional
 
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -35,18 +34,20 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import (
     DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
 from std_msgs.msg import Bool
-import torch
 
-from listener_head_ros.audio.pcm import AudioFormat, parse_channel_mix
+from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.audio.stream_input import AudioStreamInput
-from listener_head_ros.engine import EngineConfig, ListenerEngine, TickOutput
+from listener_head_ros.build import build_listener, Listener
+from listener_head_ros.engine import ListenerEngine, TickOutput
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
-from listener_head_ros.models.checkpoint import CheckpointError, load_checkpoint
-from listener_head_ros.models.device import release_device_memory, resolve_device
-from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
-from listener_head_ros.motion.pose_shaping import MotionLimits
+from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
+from listener_head_ros.models.checkpoint import CheckpointError
+from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
-from listener_head_ros.ros.parameters import declare_parameters, ParameterSpec
+from listener_head_ros.ros.parameters import declare_parameters
+from listener_head_ros.schema import SettingsError
+from listener_head_ros.settings import LISTENER_SETTINGS, ListenerSettings, settings_from_values
+from listener_head_ros.streams import closest
 
 try:
     from hri_msgs.msg import Expression
@@ -86,71 +87,8 @@ def _while_active(lock_name: str):
     return wrap
 
 
-_PROSODIC_DESCRIPTIONS = {
-    'low_pitch_percentile':
-        'Ward & Tsukahara: pitch below this percentile of the speaker counts as low.',
-    'low_pitch_min_duration': 'Ward & Tsukahara: shortest low-pitch region, s.',
-    'min_prior_speech': 'Ward & Tsukahara: speech needed before the low-pitch region, s.',
-    'refractory': 'Ward & Tsukahara: no backchannel within this time of the previous one, s.',
-    'response_delay': 'Ward & Tsukahara: delay from the cue to the nod, s.',
-}
-
-PARAMETERS = [
-    ParameterSpec('model', 'prosodic',
-                  "'prosodic' (embedded default) or a checkpoint directory (config.json + "
-                  'model.safetensors).'),
-    ParameterSpec('device', 'auto', 'auto, cpu or cuda; cuda falls back to the CPU if absent.'),
-    ParameterSpec('cpu_threads', 1,
-                  'torch intra-op threads for inference on the CPU. One is fastest for per-frame '
-                  'steps on small machines (two threads made a learned step 5-8x slower here).',
-                  (1, 256)),
-    ParameterSpec('frame_rate', 30.0, 'Model frames and published poses per second, Hz.',
-                  (1.0, 200.0)),
-    ParameterSpec('max_frames_per_tick', 5,
-                  'Frames one tick may process; older whole frames are dropped and counted.',
-                  (1, 100)),
-    ParameterSpec('buffer_seconds', 2.0, 'Capacity of the audio ring buffer, s.', (0.1, 60.0)),
-    ParameterSpec('neutral_return_timeout', 1.0,
-                  'Seconds without audio before the head eases back to neutral.', (0.05, 60.0)),
-    ParameterSpec('neutral_return_time', 1.0, 'Duration of the ease back to neutral, s.',
-                  (0.05, 10.0)),
-    ParameterSpec('smoothing_time_constant', 0.08, 'Low-pass time constant on the pose, s.',
-                  (0.0, 5.0)),
-    ParameterSpec('limits.roll_min', -0.35, 'Lowest roll, rad.', (-1.5, 0.0)),
-    ParameterSpec('limits.roll_max', 0.35, 'Highest roll, rad.', (0.0, 1.5)),
-    ParameterSpec('limits.pitch_min', -0.35, 'Lowest pitch (head up), rad.', (-1.5, 0.0)),
-    ParameterSpec('limits.pitch_max', 0.45, 'Highest pitch (head down), rad.', (0.0, 1.5)),
-    ParameterSpec('limits.yaw_min', -0.6, 'Lowest yaw (right), rad.', (-3.0, 0.0)),
-    ParameterSpec('limits.yaw_max', 0.6, 'Highest yaw (left), rad.', (0.0, 3.0)),
-    ParameterSpec('limits.max_angular_velocity', 1.5, 'Speed limit per axis, rad/s.',
-                  (0.01, 20.0)),
-    ParameterSpec('input.sample_format', 'S16LE',
-                  'Sample format assumed until AudioInfo arrives (S16LE, F32LE, ...).'),
-    ParameterSpec('input.sample_rate', 16000, 'Sample rate assumed until AudioInfo arrives, Hz.',
-                  (1000, 384000)),
-    ParameterSpec('input.channels', 1, 'Channel count assumed until AudioInfo arrives.',
-                  (1, 64)),
-    ParameterSpec('input.channel', 'mean',
-                  "'mean' to down-mix all channels, or the index of the channel to use."),
-    ParameterSpec('topics.audio', 'audio', 'audio_common_msgs/AudioData input.'),
-    ParameterSpec('topics.audio_info', 'audio_info', 'audio_common_msgs/AudioInfo input.'),
-    ParameterSpec('topics.audio_stamped', '',
-                  "audio_common_msgs/AudioDataStamped input; '' to not subscribe."),
-    ParameterSpec('topics.robot_speaking', 'robot_speaking',
-                  "std_msgs/Bool: true mutes listening while the robot talks; '' to ignore."),
-    ParameterSpec('topics.head_pose', 'head_pose', 'listener_head_ros/HeadPose output.'),
-    ParameterSpec('topics.facial_reaction', 'facial_reaction', 'FacialReaction output.'),
-    ParameterSpec('topics.backchannel', 'backchannel', 'Backchannel event output.'),
-    ParameterSpec('topics.expression', '/robot_face/expression',
-                  "hri_msgs/Expression output where hri_msgs is installed; '' to disable."),
-    ParameterSpec('frame_id', 'head', 'frame_id of published headers.'),
-    ParameterSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
-                  (0.1, 60.0)),
-] + [
-    ParameterSpec(f'prosodic.{f.name}', f.default,
-                  _PROSODIC_DESCRIPTIONS.get(f.name, f'Embedded prosodic listener: {f.name}.'))
-    for f in fields(ProsodicListenerConfig)
-]
+# Parameters that every node has or that launch sets, besides the listener's own settings.
+_ROS_PARAMETERS = ('use_sim_time', 'start_type_description_service')
 
 
 class ListenerNode(LifecycleNode):
@@ -158,13 +96,22 @@ class ListenerNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'listener', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        declare_parameters(self, PARAMETERS)
+        declare_parameters(self, LISTENER_SETTINGS)
+        declared = {spec.name for spec in LISTENER_SETTINGS}
+        unknown = sorted(name for name in self._parameter_overrides
+                         if name not in declared and name not in _ROS_PARAMETERS
+                         and not name.startswith('qos_overrides.'))
+        self._parameter_error = ''
+        if unknown:
+            self._parameter_error = (
+                f'unknown parameter {unknown[0]!r}{closest(unknown[0], declared)}'
+                + (f' (and {len(unknown) - 1} more: {", ".join(unknown[1:])})'
+                   if len(unknown) > 1 else '') + '; see config/listener.yaml')
+            self.get_logger().error(self._parameter_error)
+        self.listener: Optional[Listener] = None
         self._audio_group = MutuallyExclusiveCallbackGroup()
         self._tick_group = MutuallyExclusiveCallbackGroup()
         self._diagnostics_group = MutuallyExclusiveCallbackGroup()
-        self.engine: Optional[ListenerEngine] = None
-        self.audio_input: Optional[AudioStreamInput] = None
-        self.device = 'cpu'
         self.tick_seconds: collections.deque = collections.deque(maxlen=3000)
         self.tick_cpu_seconds: collections.deque = collections.deque(maxlen=3000)
         self._outputs: Dict[str, Any] = {}
@@ -185,60 +132,45 @@ class ListenerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Build the model, the audio input and the publishers from the parameters."""
         try:
-            torch.set_num_threads(self._p('cpu_threads'))
-            device, warning = resolve_device(self._p('device'))
-            if warning:
-                self.get_logger().warning(warning)
-            model = self._build_model(device)
-            limits = MotionLimits(**{k: self._p(f'limits.{k}') for k in (
-                'roll_min', 'roll_max', 'pitch_min', 'pitch_max', 'yaw_min', 'yaw_max',
-                'max_angular_velocity')})
-            engine_config = EngineConfig(
-                tick_rate=self._p('frame_rate'),
-                max_frames_per_tick=self._p('max_frames_per_tick'),
-                neutral_return_timeout=self._p('neutral_return_timeout'),
-                neutral_return_time=self._p('neutral_return_time'),
-                smoothing_time_constant=self._p('smoothing_time_constant'),
-                limits=limits)
-            fallback = AudioFormat(channels=self._p('input.channels'),
-                                   sample_rate=self._p('input.sample_rate'),
-                                   sample_format=self._p('input.sample_format'))
-            self.audio_input = AudioStreamInput(model.sample_rate, self._p('buffer_seconds'),
-                                                fallback, parse_channel_mix(
-                                                    self._p('input.channel')))
+            if self._parameter_error:
+                raise SettingsError(self._parameter_error)
+            settings = settings_from_values(
+                {spec.name: self._p(spec.name) for spec in LISTENER_SETTINGS}, 'parameters')
+            self.listener = build_listener(settings,
+                                           available_inputs=self.supplied_inputs(settings))
         except (CheckpointError, ValueError, TypeError) as error:
             self.get_logger().error(f'configure failed: {error}')
             return TransitionCallbackReturn.FAILURE
-        if self.audio_input.format_error:
-            self.get_logger().error(f'input.* parameters: {self.audio_input.format_error}')
-            return TransitionCallbackReturn.FAILURE
-        self.device = device
-        self.engine = ListenerEngine(model, self.audio_input.buffer, engine_config)
-        self.engine.warm_up()
+        for warning in self.listener.warnings:
+            self.get_logger().warning(warning)
+        model = self.listener.model
+        self.listener.engine.warm_up()
         self.tick_seconds.clear()
         self.tick_cpu_seconds.clear()
-        topic = self._p
+        topics = self.listener.settings.topics
         events = {'event_callbacks': _NO_PUBLISHER_EVENTS}
         self._outputs = {
             'pose': self.create_lifecycle_publisher(
-                HeadPose, topic('topics.head_pose'), 10, **events),
+                HeadPose, topics.head_pose, 10, **events),
             'face': self.create_lifecycle_publisher(
-                FacialReaction, topic('topics.facial_reaction'), 10, **events),
+                FacialReaction, topics.facial_reaction, 10, **events),
             'backchannel': self.create_lifecycle_publisher(
-                Backchannel, topic('topics.backchannel'), 10, **events),
+                Backchannel, topics.backchannel, 10, **events),
             'diagnostics': self.create_publisher(
                 DiagnosticArray, '/diagnostics', 10, **events),
         }
-        if Expression is not None and topic('topics.expression'):
+        if Expression is not None and topics.expression:
             self._outputs['expression'] = self.create_lifecycle_publisher(
-                Expression, topic('topics.expression'), 10, **events)
+                Expression, topics.expression, 10, **events)
         self.get_logger().info(
-            f'configured: model {model.name} on {device}, {model.frame_rate:.2f} frames/s '
+            f'configured: model {model.name} on {self.listener.device}, '
+            f'{model.frame_rate:.2f} frames/s '
             f'(hop {model.hop_length} samples at {model.sample_rate} Hz)')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start listening: audio subscriptions, the inference timer and diagnostics."""
+        settings = self.listener.settings
         sensor = QoSProfile(depth=AUDIO_QUEUE_DEPTH,
                             reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability)
@@ -248,24 +180,24 @@ class ListenerNode(LifecycleNode):
         options = {'callback_group': self._audio_group,
                    'event_callbacks': _NO_SUBSCRIPTION_EVENTS}
         self._inputs = [
-            self.create_subscription(AudioData, self._p('topics.audio'), self._on_audio,
+            self.create_subscription(AudioData, settings.topics.audio, self._on_audio,
                                      sensor, **options),
-            self.create_subscription(AudioInfo, self._p('topics.audio_info'),
+            self.create_subscription(AudioInfo, settings.topics.audio_info,
                                      self._on_audio_info, latched, **options),
         ]
-        if self._p('topics.audio_stamped'):
+        if settings.topics.audio_stamped:
             self._inputs.append(self.create_subscription(
-                AudioDataStamped, self._p('topics.audio_stamped'),
+                AudioDataStamped, settings.topics.audio_stamped,
                 lambda msg: self._on_audio(msg.audio), sensor, **options))
-        if self._p('topics.robot_speaking'):
+        if settings.topics.robot_speaking:
             self._inputs.append(self.create_subscription(
-                Bool, self._p('topics.robot_speaking'), self._on_robot_speaking, 10,
+                Bool, settings.topics.robot_speaking, self._on_robot_speaking, 10,
                 **options))
         self.engine.reset()
         self._io_timers = [
-            self.create_timer(1.0 / self._p('frame_rate'), self._on_tick,
+            self.create_timer(1.0 / settings.frame_rate, self._on_tick,
                               callback_group=self._tick_group),
-            self.create_timer(self._p('diagnostics_period'), self._publish_diagnostics,
+            self.create_timer(settings.diagnostics_period, self._publish_diagnostics,
                               callback_group=self._diagnostics_group),
         ]
         self.get_logger().info('active: listening')
@@ -288,15 +220,20 @@ class ListenerNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
-    def _build_model(self, device: str):
-        frame_rate = self._p('frame_rate')
-        if self._p('model') == 'prosodic':
-            settings = {f.name: self._p(f'prosodic.{f.name}')
-                        for f in fields(ProsodicListenerConfig)}
-            settings = {k: tuple(v) if isinstance(v, (list, np.ndarray)) else v
-                        for k, v in settings.items()}
-            return ProsodicListener(ProsodicListenerConfig(**settings), frame_rate=frame_rate)
-        return load_checkpoint(self._p('model'), frame_rate=frame_rate, device=device)
+    @staticmethod
+    def supplied_inputs(settings: ListenerSettings) -> FrozenSet[str]:
+        """Return the model inputs this node feeds with ``settings``: audio, robot speaking."""
+        return frozenset({AUDIO} | ({ROBOT_SPEAKING} if settings.topics.robot_speaking else set()))
+
+    @property
+    def engine(self) -> Optional[ListenerEngine]:
+        """Return the engine while configured, else None."""
+        return self.listener.engine if self.listener else None
+
+    @property
+    def audio_input(self) -> Optional[AudioStreamInput]:
+        """Return the audio intake while configured, else None."""
+        return self.listener.audio_input if self.listener else None
 
     def _stop_io(self) -> None:
         with self._audio_lock, self._tick_lock, self._diagnostics_lock:
@@ -314,9 +251,9 @@ class ListenerNode(LifecycleNode):
             else:
                 self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
-        self.engine = None
-        self.audio_input = None
-        release_device_memory(self.device)
+        device = self.listener.device if self.listener else 'cpu'
+        self.listener = None
+        release_device_memory(device)
 
     # Callbacks ------------------------------------------------------------------------------
 
@@ -329,7 +266,7 @@ class ListenerNode(LifecycleNode):
     @_while_active('_audio_lock')
     def _on_audio_info(self, msg: AudioInfo) -> None:
         fmt = AudioFormat(channels=msg.channels, sample_rate=msg.sample_rate,
-                          sample_format=msg.sample_format or self._p('input.sample_format'),
+                          sample_format=msg.sample_format or self.listener.settings.input.sample_format,
                           coding_format=msg.coding_format)
         error = self.audio_input.set_format(fmt)
         self._info_text = (f'{fmt.sample_format} {fmt.sample_rate} Hz x{fmt.channels} '
@@ -341,8 +278,7 @@ class ListenerNode(LifecycleNode):
 
     @_while_active('_audio_lock')
     def _on_robot_speaking(self, msg: Bool) -> None:
-        self.audio_input.set_muted(msg.data)
-        self.engine.robot_speaking = bool(msg.data)
+        self.listener.set_robot_speaking(msg.data)
 
     @_while_active('_tick_lock')
     def _on_tick(self) -> None:
@@ -354,7 +290,7 @@ class ListenerNode(LifecycleNode):
     def _publish(self, output: TickOutput) -> None:
         frame, stamp = output.frame, self.get_clock().now().to_msg()
         pose = HeadPose()
-        pose.header.stamp, pose.header.frame_id = stamp, self._p('frame_id')
+        pose.header.stamp, pose.header.frame_id = stamp, self.listener.settings.frame_id
         pose.roll, pose.pitch, pose.yaw = frame.roll, frame.pitch, frame.yaw
         pose.has_angular_velocity = True
         pose.angular_velocity.x, pose.angular_velocity.y, pose.angular_velocity.z = (
@@ -417,7 +353,7 @@ class ListenerNode(LifecycleNode):
             'frames processed': engine.frames_stepped,
             'dropped frames': engine.frames_dropped,
             'model': engine.model.name,
-            'device': self.device,
+            'device': self.listener.device,
             'robot speaking': engine.robot_speaking,
         }
         status = DiagnosticStatus(

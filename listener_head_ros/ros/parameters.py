@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Iterable, Optional, Tuple, Union
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
+
+from listener_head_ros.schema import SettingSpec
 
 
 @dataclass(frozen=True)
@@ -17,15 +19,15 @@ class ParameterSpec:
     default: Any
     description: str
     range: Optional[Tuple[float, float]] = None
-    read_only: bool = False
 
 
-def declare_parameters(node: Node, specs: Iterable[ParameterSpec]) -> None:
+def declare_parameters(node: Node, specs: Iterable[Union[ParameterSpec, SettingSpec]],
+                       read_only: bool = False) -> None:
     """Declare every spec on ``node``; tuples become arrays, ranges become descriptor ranges."""
     for spec in specs:
         default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
         descriptor = ParameterDescriptor(name=spec.name, description=spec.description,
-                                         read_only=spec.read_only)
+                                         read_only=read_only)
         if spec.range is not None:
             low, high = spec.range
             if isinstance(default, bool) or not isinstance(default, (int, float)):
