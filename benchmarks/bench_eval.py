@@ -17,16 +17,24 @@ import tempfile
 import time
 from typing import List, Optional
 
+import torch
+
 from listener_head_ros.bags.convert import convert_corpus
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
-from listener_head_ros.eval.offline import (
-    build_model, load_listener_params, read_bag, score_trace, simulate_node)
+from listener_head_ros.bags.reader import read_bag
+from listener_head_ros.build import build_listener
+from listener_head_ros.eval.scoring import score_trace
+from listener_head_ros.eval.simulate import simulate_node
+from listener_head_ros.settings import load_listener_settings
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Time offline evaluation on a synthetic dialog and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--model', default='prosodic')
+    parser.add_argument('--model', default=None,
+                        help="'prosodic' or a checkpoint (default: config/listener.yaml's)")
+    parser.add_argument('--params-file', type=Path, default=None,
+                        help='listener parameter file (default: config/listener.yaml)')
     parser.add_argument('--turns', type=int, default=12, help='turns of the synthetic dialog')
     parser.add_argument('--repeats', type=int, default=3, help='timed runs (best is shown)')
     args = parser.parse_args(argv)
@@ -36,21 +44,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         corpus = generate_corpus(Path(tmp) / 'corpus', SyntheticConfig(
             sessions=(1,), dialogs_per_session=1, turns_per_dialog=args.turns))
         bag = convert_corpus(corpus.root, Path(tmp) / 'bags', (1,))[0].path
-        params = load_listener_params()
+        settings = load_listener_settings(args.params_file, model=args.model)
         timings = {'read': [], 'model loop': [], 'score': []}
         for _ in range(args.repeats):
             start = time.perf_counter()
             contents = read_bag(bag)
             timings['read'].append(time.perf_counter() - start)
-            model = build_model(args.model, params)
+            listener = build_listener(settings)
             start = time.perf_counter()
-            trace = simulate_node(contents, model, params)
+            trace = simulate_node(contents, listener)
             timings['model loop'].append(time.perf_counter() - start)
             start = time.perf_counter()
             score_trace('offline', trace, contents)
             timings['score'].append(time.perf_counter() - start)
     audio = contents.audio_seconds
-    print(f'model {args.model}, bag of {contents.duration:.1f} s ({audio:.1f} s of audio, '
+    print(f'model {settings.model}, {torch.get_num_threads()} torch thread(s), bag of '
+          f'{contents.duration:.1f} s ({audio:.1f} s of audio, '
           f'{len(contents.audio_payloads)} AudioData messages), best of {args.repeats}')
     total = 0.0
     for stage, values in timings.items():

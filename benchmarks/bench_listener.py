@@ -1,5 +1,5 @@
 """
-Benchmark the listener with its embedded default model on this machine; print the figures.
+Benchmark the listener (embedded default or ``--model`` checkpoint) here; print the figures.
 
 Parts (``--parts``, all by default; see benchmarks/README.md for what each figure means):
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 import gc
 import json
 import math
@@ -45,7 +44,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import soundfile
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH = REPO / 'listener_head_ros' / 'data' / 'speech_en.wav'
@@ -92,55 +90,12 @@ def rss_mb() -> float:
     return math.nan
 
 
-def load_listener_parameters(params_file: Path) -> Dict[str, Any]:
-    """Return the listener's ``ros__parameters`` from the graph's YAML file, flattened."""
-    with open(params_file, encoding='utf-8') as stream:
-        document = yaml.safe_load(stream)
-    section = next(v['ros__parameters'] for k, v in document.items()
-                   if k.rstrip('/').split('/')[-1] == 'listener')
-    flat: Dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f'{prefix}{key}.', item)
-        else:
-            flat[prefix[:-1]] = value
-    walk('', section)
-    return flat
-
-
-def build_engine(params: Dict[str, Any]):
-    """Build the engine and audio input from the parameters as ListenerNode.on_configure does."""
-    from listener_head_ros.audio.pcm import AudioFormat, parse_channel_mix
-    from listener_head_ros.audio.stream_input import AudioStreamInput
-    from listener_head_ros.engine import EngineConfig, ListenerEngine
-    from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
-    from listener_head_ros.motion.pose_shaping import MotionLimits
-
-    if params.get('model', 'prosodic') != 'prosodic':
-        raise SystemExit('this benchmark measures the embedded default (model: prosodic)')
-    settings = {f.name: params[f'prosodic.{f.name}']
-                for f in dataclass_fields(ProsodicListenerConfig)
-                if f'prosodic.{f.name}' in params}
-    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
-    model = ProsodicListener(ProsodicListenerConfig(**settings),
-                             frame_rate=params['frame_rate'])
-    limits = MotionLimits(**{k: params[f'limits.{k}'] for k in (
-        'roll_min', 'roll_max', 'pitch_min', 'pitch_max', 'yaw_min', 'yaw_max',
-        'max_angular_velocity')})
-    config = EngineConfig(
-        tick_rate=params['frame_rate'], max_frames_per_tick=params['max_frames_per_tick'],
-        neutral_return_timeout=params['neutral_return_timeout'],
-        neutral_return_time=params['neutral_return_time'],
-        smoothing_time_constant=params['smoothing_time_constant'], limits=limits)
-    audio_input = AudioStreamInput(
-        model.sample_rate, params['buffer_seconds'],
-        AudioFormat(channels=1, sample_rate=model.sample_rate, sample_format='S16LE'),
-        parse_channel_mix(params['input.channel']))
-    engine = ListenerEngine(model, audio_input.buffer, config)
-    engine.warm_up()
-    return engine, audio_input
+def build_engine(settings):
+    """Build the engine and audio input with the node's builder, warmed up as at configure."""
+    from listener_head_ros.build import build_listener
+    listener = build_listener(settings)
+    listener.engine.warm_up()
+    return listener.engine, listener.audio_input
 
 
 class LoopedSpeech:
@@ -183,7 +138,7 @@ def feed_engine(engine, audio_input, speech: LoopedSpeech, first: int, count: in
     A tick at time t sees every message whose audio ended by t, as on the robot with a
     microphone driver; return the number of ticks run.
     """
-    chunk, period = speech.chunk_seconds(), 1.0 / engine.config.tick_rate
+    chunk, period = speech.chunk_seconds(), 1.0 / engine.config.frame_rate
     next_tick = (math.floor(first * chunk / period) + 1) * period
     ticks = 0
     for index in range(first, first + count):
@@ -200,9 +155,9 @@ def feed_engine(engine, audio_input, speech: LoopedSpeech, first: int, count: in
 
 # Part tick, in-process ----------------------------------------------------------------------
 
-def bench_engine_tick(params: Dict[str, Any], speech_path: Path, passes: int) -> Dict[str, Any]:
+def bench_engine_tick(settings, speech_path: Path, passes: int) -> Dict[str, Any]:
     """Time ListenerEngine.tick in this process (no ROS) over the speech file, simulated."""
-    engine, audio_input = build_engine(params)
+    engine, audio_input = build_engine(settings)
     speech = LoopedSpeech(speech_path, engine.model.sample_rate)
     wall: List[float] = []
     cpu: List[float] = []
@@ -243,13 +198,13 @@ class StreamResult:
 class GraphProcess:
     """The instrumented listener graph in a child process; stopped with SIGINT, then killed."""
 
-    def __init__(self, params_file: Path, workdir: Path, verbose: bool) -> None:
+    def __init__(self, params_file: Path, model: str, workdir: Path, verbose: bool) -> None:
         self.log_path = workdir / 'tick_log.npz'
         self.output_path = workdir / 'graph_output.txt'
         self._output = None if verbose else open(self.output_path, 'wb')
         self.process = subprocess.Popen(
             [sys.executable, str(RUNNER), '--log', str(self.log_path),
-             '--params-file', str(params_file)],
+             '--params-file', str(params_file), '--model', model],
             stdout=self._output, stderr=subprocess.STDOUT if self._output else None,
             env=dict(os.environ))
 
@@ -312,8 +267,8 @@ class AudioStreamer(threading.Thread):
             self.published = index + 1
 
 
-def run_stream(params_file: Path, speech_path: Path, minutes: float, startup_timeout: float,
-               workdir: Path, verbose: bool) -> StreamResult:
+def run_stream(params_file: Path, model: str, speech_path: Path, minutes: float,
+               startup_timeout: float, workdir: Path, verbose: bool) -> StreamResult:
     """Start the graph, stream audio at real time for ``minutes``, collect what came back."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -327,7 +282,7 @@ def run_stream(params_file: Path, speech_path: Path, minutes: float, startup_tim
     speech = LoopedSpeech(speech_path, 16000)
     context = rclpy.context.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    graph = GraphProcess(params_file, workdir, verbose)
+    graph = GraphProcess(params_file, model, workdir, verbose)
     node = rclpy.create_node('listener_bench', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -523,10 +478,10 @@ def analyse_drops(result: StreamResult) -> Dict[str, Any]:
 
 # Part rss -----------------------------------------------------------------------------------
 
-def bench_rss_engine(params: Dict[str, Any], speech_path: Path, minutes: float,
+def bench_rss_engine(settings, speech_path: Path, minutes: float,
                      warmup_minutes: float) -> Dict[str, Any]:
     """Measure RSS before/after ``minutes`` of audio through AudioStreamInput and the engine."""
-    engine, audio_input = build_engine(params)
+    engine, audio_input = build_engine(settings)
     speech = LoopedSpeech(speech_path, engine.model.sample_rate)
 
     def feed(first: int, count: int) -> None:
@@ -535,7 +490,7 @@ def bench_rss_engine(params: Dict[str, Any], speech_path: Path, minutes: float,
                         lambda: (engine.frames_stepped, engine.frames_dropped))
 
 
-def bench_rss_node(params_file: Path, speech_path: Path, minutes: float,
+def bench_rss_node(params_file: Path, model: str, speech_path: Path, minutes: float,
                    warmup_minutes: float) -> Dict[str, Any]:
     """
     Measure RSS before/after ``minutes`` of audio through a ListenerNode's callbacks here.
@@ -546,6 +501,7 @@ def bench_rss_node(params_file: Path, speech_path: Path, minutes: float,
     """
     import rclpy
     from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
     from rclpy.signals import SignalHandlerOptions
     from audio_common_msgs.msg import AudioData
     from listener_head_ros.ros.listener_node import ListenerNode
@@ -553,14 +509,15 @@ def bench_rss_node(params_file: Path, speech_path: Path, minutes: float,
     context = rclpy.context.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     node = ListenerNode(context=context, cli_args=['--ros-args', '--params-file',
-                                                   str(params_file)])
+                                                   str(params_file)],
+                        parameter_overrides=[Parameter('model', value=model)])
     try:
         if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             raise RuntimeError('the listener failed to configure')
         if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
             raise RuntimeError('the listener failed to activate')
         speech = LoopedSpeech(speech_path, node.engine.model.sample_rate)
-        chunk, period = speech.chunk_seconds(), 1.0 / node.engine.config.tick_rate
+        chunk, period = speech.chunk_seconds(), 1.0 / node.engine.config.frame_rate
         per_diagnostics = max(1, int(round(1.0 / chunk)))
 
         def feed(first: int, count: int) -> None:
@@ -701,6 +658,8 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--params-file', type=Path,
                         default=REPO / 'config' / 'listener.yaml',
                         help="the listener graph's parameter file")
+    parser.add_argument('--model', default=None,
+                        help="'prosodic' or a checkpoint directory (default: the file's model)")
     parser.add_argument('--audio', type=Path, default=SPEECH,
                         help='speech file to loop (any rate/channels; converted to 16 kHz mono)')
     parser.add_argument('--startup-timeout', type=float, default=120.0,
@@ -733,11 +692,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     # when started with SIGINT ignored, e.g. in the background of a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    params = load_listener_parameters(args.params_file)
-    frame_period_ms = 1e3 / params['frame_rate']
+    from listener_head_ros.settings import load_listener_settings
+    settings = load_listener_settings(args.params_file, model=args.model)
+    frame_period_ms = 1e3 / settings.frame_rate
     load = os.getloadavg()
-    print(f'listener_head_ros benchmark: embedded default model ({params["model"]}), '
-          f'{params["frame_rate"]:.0f} Hz frames (period {frame_period_ms:.1f} ms)')
+    print(f'listener_head_ros benchmark: model {settings.model}, '
+          f'{settings.frame_rate:.0f} Hz frames (period {frame_period_ms:.1f} ms), '
+          f'{settings.cpu_threads} torch CPU thread(s)')
     print(f'machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} '
           f'{load[2]:.2f}; python {sys.version.split()[0]}; ROS_DOMAIN_ID={domain}, '
           f'ROS_AUTOMATIC_DISCOVERY_RANGE={discovery}')
@@ -746,7 +707,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if 'tick' in args.parts:
             print(f'\n[tick] in-process engine, no ROS: {args.engine_passes} pass(es) over '
                   f'{args.audio.name}, simulated real-time arrival, run as fast as possible')
-            engine = results['engine_tick'] = bench_engine_tick(params, args.audio,
+            engine = results['engine_tick'] = bench_engine_tick(settings, args.audio,
                                                                 args.engine_passes)
             print(f'  {engine["ticks"]} ticks over {engine["audio_s"]:.0f} s of audio in '
                   f'{engine["wall_s"]:.2f} s: wall p50 {engine["p50_ms"]:.3f} ms, '
@@ -756,7 +717,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f'\n[stream] listener graph in its own process; {args.minutes:g} min of '
                   'speech published at real time from this process over DDS')
             with tempfile.TemporaryDirectory(prefix='listener_bench_') as workdir:
-                stream = run_stream(args.params_file, args.audio, args.minutes,
+                stream = run_stream(args.params_file, settings.model, args.audio, args.minutes,
                                     args.startup_timeout, Path(workdir), args.verbose)
             print(f'  {stream.messages} audio messages published '
                   f'({stream.late_publishes} more than 5 ms late, worst '
@@ -809,10 +770,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f'\n[rss] {target}: {args.rss_warmup_minutes:g} min warm-up, then '
                       f'{args.rss_minutes:g} min of audio as fast as possible ...', flush=True)
                 if target == 'engine':
-                    rss = bench_rss_engine(params, args.audio, args.rss_minutes,
+                    rss = bench_rss_engine(settings, args.audio, args.rss_minutes,
                                            args.rss_warmup_minutes)
                 else:
-                    rss = bench_rss_node(args.params_file, args.audio, args.rss_minutes,
+                    rss = bench_rss_node(args.params_file, settings.model, args.audio,
+                                         args.rss_minutes,
                                          args.rss_warmup_minutes)
                 results[f'rss_{target}'] = rss
                 trace = ', '.join(f'{m:.1f} min {mb:.1f}' for m, mb in rss['trace'])

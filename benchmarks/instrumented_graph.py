@@ -21,7 +21,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import rclpy
 
-from listener_head_ros.ros.graph import default_params_file, GraphOptions, run_graph
+from listener_head_ros.ros.graph import GraphOptions, run_graph
+from listener_head_ros.settings import default_params_file
 from listener_head_ros.ros.listener_node import ListenerNode
 
 
@@ -69,9 +70,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('--log', type=Path, required=True, help='.npz file to write at exit')
     parser.add_argument('--params-file', type=Path, default=default_params_file())
+    parser.add_argument('--model', default=None, help="'prosodic' or a checkpoint directory")
     options = parser.parse_args(rclpy.utilities.remove_ros_args(args)[1:])
     logs: List[TickLog] = []
-    return run_graph(GraphOptions(options.params_file), args, 'instrumented_graph',
+    return run_graph(GraphOptions(options.params_file, model=options.model), args,
+                     'instrumented_graph',
                      on_started=lambda runner: logs.append(TickLog(runner.listener)),
                      on_stopping=lambda runner: logs[0].save(options.log))
 

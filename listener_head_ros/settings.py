@@ -159,4 +159,3 @@ def load_listener_settings(params_file: Optional[Path | str] = None,
     values.pop('use_sim_time', None)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return settings_from_values(values, source=str(path))
-

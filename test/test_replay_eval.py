@@ -21,7 +21,8 @@ pytest.importorskip('rosbags')
 from listener_head_ros.bags.convert import BagConfig, convert_corpus  # noqa: E402
 from listener_head_ros.data.synthetic_iemocap import (  # noqa: E402
     generate_corpus, SyntheticConfig)
-from listener_head_ros.eval.offline import read_bag, score_trace  # noqa: E402
+from listener_head_ros.bags.reader import read_bag  # noqa: E402
+from listener_head_ros.eval.scoring import score_trace  # noqa: E402
 from listener_head_ros.eval.report import evaluate_bag, write_report  # noqa: E402
 from listener_head_ros.ros.bag_replay import (  # noqa: E402
     replay_bag, replay_for_report, ReplayConfig)

@@ -9,7 +9,7 @@ message is counted and described; none is silently misread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import threading
 from typing import Optional
 
@@ -112,6 +112,11 @@ class AudioStreamInput:
                 return self._remember(
                     f'replaced {decoded.nonfinite_count} NaN/Inf sample(s) with silence')
             return None
+
+    def snapshot(self) -> AudioInputStats:
+        """Return a copy of the counters, taken between pushes (every counted push is done)."""
+        with self._lock:
+            return replace(self.stats)
 
     def set_muted(self, muted: bool) -> None:
         """Discard incoming audio while ``muted`` (e.g. the robot's own speech)."""

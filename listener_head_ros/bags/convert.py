@@ -44,17 +44,14 @@ from rosbags.interfaces import QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from listener_head_ros.audio.pcm import encode_pcm
+from listener_head_ros.bags.topics import (  # noqa: F401 - the bag's topics, re-exported
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, PREDICTION_TOPIC, TRUTH_TOPIC, TURN_TOPIC)
 from listener_head_ros.bags.typestore import (
     AUDIO_DATA, AUDIO_INFO, HEAD_POSE, listener_typestore, STRING)
 from listener_head_ros.data.iemocap import (
     _channel, _read_wav, DialogFiles, find_dialogs, HeadTrack, IemocapConfig,
     parse_transcription, parse_utterance_id, read_mocap_head, SESSIONS)
 
-AUDIO_TOPIC = '/audio/audio'
-AUDIO_INFO_TOPIC = '/audio/audio_info'
-TRUTH_TOPIC = '/listener/head_pose_truth'
-TURN_TOPIC = '/speaker_turn'
-PREDICTION_TOPIC = '/listener/head_pose'
 DEFAULT_EPOCH_NS = 1_700_000_000 * 10 ** 9
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 BAG_VERSION = 8

@@ -37,8 +37,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from listener_head_ros.eval.offline import (
-    BagContents, BagError, evaluate_offline, EvalResult, read_bag, score_trace)
+from listener_head_ros.bags.reader import BagContents, BagError, read_bag
+from listener_head_ros.eval.offline import evaluate_offline
+from listener_head_ros.eval.scoring import EvalResult, score_trace
 from listener_head_ros.head_profile import AXES
 
 MODES = ('offline', 'replay', 'both')

@@ -165,6 +165,11 @@ class StreamingListenerModel(abc.ABC):
         """Return the number of samples consumed per frame."""
 
     @property
+    def num_samples(self) -> int:
+        """Return the reactions drawn per frame (1 unless the model is generative)."""
+        return 1
+
+    @property
     def frame_rate(self) -> float:
         """Return frames per second, exactly ``sample_rate / hop_length``."""
         return self.sample_rate / self.hop_length

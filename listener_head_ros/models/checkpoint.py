@@ -29,6 +29,7 @@ CONFIG_NAME = 'config.json'
 EMBEDDED_MODEL = ProsodicListener.name  # the model that needs no checkpoint
 WEIGHTS_NAME = 'model.safetensors'
 
+
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of an unknown type, or inconsistent."""
 

@@ -56,40 +56,53 @@ class ProsodicListenerConfig:
     # Pause cue: a pause after enough speech also licenses a nod.
     pause_min_duration: float = setting(0.400, 'Pause cue: shortest pause that licenses a nod, s.')
     pause_min_prior_speech: float = setting(1.500, 'Pause cue: speech needed before the pause, s.')
-    pause_response_delay: float = setting(0.100, 'Pause cue: delay from the pause onset to the nod, s.')
+    pause_response_delay: float = setting(
+        0.100, 'Pause cue: delay from the pause onset to the nod, s.')
     # Online model of the speaker's pitch.
-    pitch_memory: float = setting(5.0, 'Time constant of forgetting the speaker\'s pitch, s of voiced speech.')
+    pitch_memory: float = setting(
+        5.0, 'Time constant of forgetting the speaker\'s pitch, s of voiced speech.')
     pitch_warmup: float = setting(
         0.5, 'Voiced speech before the pitch percentile is trusted, s.')
     f0_floor_hz: float = setting(50.0, 'Lowest pitch tracked, Hz.')
     f0_ceiling_hz: float = setting(600.0, 'Highest pitch tracked, Hz.')
-    pitch_bins_per_octave: int = setting(48, 'Resolution of the online pitch histogram, bins per octave.')
-    voicing_threshold: float = setting(0.5, 'Voicing probability above which a frame counts as voiced.')
+    pitch_bins_per_octave: int = setting(
+        48, 'Resolution of the online pitch histogram, bins per octave.')
+    voicing_threshold: float = setting(
+        0.5, 'Voicing probability above which a frame counts as voiced.')
     # Speech activity.
     speech_min_db: float = setting(-50.0, 'Never speech below this level, dBFS.')
-    speech_margin_db: float = setting(12.0, 'Speech is at least this far above the noise floor, dB.')
-    noise_floor_rise_db_per_s: float = setting(2.0, 'Rise of the noise floor under steady sound, dB/s.')
-    intra_pause_bridge: float = setting(0.300, 'Pauses shorter than this keep one stretch of speech going, s.')
+    speech_margin_db: float = setting(
+        12.0, 'Speech is at least this far above the noise floor, dB.')
+    noise_floor_rise_db_per_s: float = setting(
+        2.0, 'Rise of the noise floor under steady sound, dB/s.')
+    intra_pause_bridge: float = setting(
+        0.300, 'Pauses shorter than this keep one stretch of speech going, s.')
     # Nods.
     nod_amplitude: float = setting(0.12, 'Peak pitch of a nod, rad.')
-    nod_duration: float = setting(0.6, 'Duration of a one-cycle nod, s; each extra cycle adds half of it.')
+    nod_duration: float = setting(
+        0.6, 'Duration of a one-cycle nod, s; each extra cycle adds half of it.')
     nod_max_cycles: int = setting(2, 'Most down-up cycles in one nod.')
     nod_damping: float = setting(1.5, 'Exponential decay of the nod envelope over its duration.')
     nod_intensity_jitter: float = setting(0.15, 'Relative random variation of nod intensity.')
     nod_blink_probability: float = setting(0.4, 'Probability of a blink with each nod.')
     # Slow posture drift (Ornstein-Uhlenbeck per axis: roll, pitch, yaw).
-    drift_std: Tuple[float, float, float] = setting((0.02, 0.025, 0.05), 'Standard deviation of the slow posture drift (roll, pitch, yaw), rad.')
+    drift_std: Tuple[float, float, float] = setting(
+        (0.02, 0.025, 0.05), 'Std of the slow posture drift (roll, pitch, yaw), rad.')
     drift_time_constant: float = setting(3.0, 'Time constant of the slow posture drift, s.')
     drift_smoothing: float = setting(0.6, 'Low-pass time constant on the drift, s.')
     # Micro-motion following the speaker.
-    energy_smoothing: float = setting(0.25, 'Low-pass time constant on the speaker\'s loudness, s.')
+    energy_smoothing: float = setting(
+        0.25, 'Low-pass time constant on the speaker\'s loudness, s.')
     energy_range_db: float = setting(40.0, 'Loudness range mapped to lean-in, dB.')
     energy_pitch_gain: float = setting(0.03, 'Lean-in (pitch, rad) at full loudness.')
-    pitch_follow_gain: float = setting(0.012, 'Head rise with the speaker\'s pitch, rad per z-score.')
-    pitch_roll_gain: float = setting(0.008, 'Head tilt with the speaker\'s pitch, rad per z-score.')
+    pitch_follow_gain: float = setting(
+        0.012, 'Head rise with the speaker\'s pitch, rad per z-score.')
+    pitch_roll_gain: float = setting(
+        0.008, 'Head tilt with the speaker\'s pitch, rad per z-score.')
     pitch_smoothing: float = setting(0.2, 'Low-pass time constant on the speaker\'s pitch, s.')
     attentive_tilt: float = setting(0.04, 'Roll while engaged, rad; its side is drawn at reset.')
-    engagement_time_constant: float = setting(2.0, 'Time constant of engagement building up and fading, s.')
+    engagement_time_constant: float = setting(
+        2.0, 'Time constant of engagement building up and fading, s.')
     brow_gain: float = setting(0.12, 'Brow raise per z-score of pitch above 0.5.')
     # Blinks.
     blink_rate_per_min: float = setting(15.0, 'Spontaneous blinks per minute.')

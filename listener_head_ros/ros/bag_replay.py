@@ -55,9 +55,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from listener_head_ros.eval.latency import latency_stats
-from listener_head_ros.eval.offline import (
-    AUDIO_INFO_TOPIC, AUDIO_TOPIC, BagContents, default_params_file, load_listener_params,
-    Trace)
+from listener_head_ros.bags.reader import BagContents
+from listener_head_ros.bags.topics import AUDIO_INFO_TOPIC, AUDIO_TOPIC
+from listener_head_ros.eval.simulate import Trace
+from listener_head_ros.settings import default_params_file, load_listener_settings
 from listener_head_ros.msg import Backchannel, HeadPose
 from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
 
@@ -176,7 +177,7 @@ def replay_bag(contents: BagContents, config: Optional[ReplayConfig] = None,
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the node's entry points do
     params_file = Path(config.params_file or default_params_file())
-    frame_rate = float(load_listener_params(params_file)['frame_rate'])
+    frame_rate = load_listener_settings(params_file, model=config.model).frame_rate
     listener = ListenerNode(
         context=context, namespace=config.namespace,
         parameter_overrides=[Parameter('use_sim_time', value=True),
@@ -228,11 +229,11 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
         player.info.publish(AudioInfo(channels=fmt.channels, sample_rate=fmt.sample_rate,
                                       sample_format=fmt.sample_format, bitrate=0,
                                       coding_format=fmt.coding_format))
-        _wait(lambda: listener.audio_input.format == fmt, config.startup_timeout,
+        _wait(lambda: listener.status().audio_format == fmt, config.startup_timeout,
               'the listener to apply the AudioInfo')
-        if listener.audio_input.format_error:
+        if listener.status().format_error:
             raise ReplayError(f'the listener refused the bag\'s AudioInfo: '
-                              f'{listener.audio_input.format_error}')
+                              f'{listener.status().format_error}')
     else:
         notes.append('the bag has no AudioInfo: the node decoded with its input.* parameters')
     _wait(lambda: (player.audio.get_subscription_count() > 0
@@ -281,9 +282,9 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
     wall = time.perf_counter() - wall_start
     with player.lock:
         poses, backchannels = list(player.poses), list(player.backchannels)
-    engine = listener.engine
+    status = listener.status()
     segments, jumps = _segments(poses, backchannels, clock_wall, audio_wall,
-                                engine.frames_stepped, engine.frames_dropped)
+                                status.frames_stepped, status.frames_dropped)
     if len(poses) < expected:
         notes.append(f'received {len(poses)} of {expected} poses (one per clock tick)')
     result = ReplayResult(segments, jumps, dict(player.diagnostics), wall, published, waits,
@@ -293,7 +294,7 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
                      f'answer ({waits} waits over 1 ms), so the replay ran at '
                      f'x{contents.duration * config.loops / wall:.2f} rather than '
                      f'x{config.rate:g}')
-    result.diagnostics.setdefault('dropped frames', str(engine.frames_dropped))
+    result.diagnostics.setdefault('dropped frames', str(status.frames_dropped))
     return result
 
 
@@ -305,12 +306,10 @@ def _wait_for_node(listener: ListenerNode, player: _Player, audio_published: int
     def caught_up() -> bool:
         with player.lock:
             answered = len(player.poses) >= ticks_published
-        return answered and listener.audio_input.stats.messages >= audio_published
+        return answered and listener.status().audio.messages >= audio_published
 
     while not caught_up() and time.perf_counter() - start < max_wait:
         time.sleep(0.0005)
-    with listener.audio_input._lock:  # a push counted above may still be writing
-        pass
     waited = time.perf_counter() - start
     return waited if waited > 1e-3 else 0.0  # a sub-millisecond wait is the normal hand-off
 

@@ -32,16 +32,7 @@ from rclpy.parameter import Parameter
 from listener_head_ros.head_profile import HeadProfileError
 from listener_head_ros.ros.head_driver_node import HeadDriverNode
 from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
-
-
-def default_params_file() -> Path:
-    """Return config/listener.yaml from the install space, else from the source tree."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        share = Path(get_package_share_directory('listener_head_ros'))
-    except (ImportError, LookupError):
-        share = Path(__file__).resolve().parents[2]
-    return share / 'config' / 'listener.yaml'
+from listener_head_ros.settings import default_params_file
 
 
 @dataclass(frozen=True)

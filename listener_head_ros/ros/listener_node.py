@@ -16,6 +16,7 @@ Run both under a MultiThreadedExecutor.
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 import functools
 import math
 import sys
@@ -36,7 +37,7 @@ from rclpy.qos import (
 from std_msgs.msg import Bool
 
 from listener_head_ros.audio.pcm import AudioFormat
-from listener_head_ros.audio.stream_input import AudioStreamInput
+from listener_head_ros.audio.stream_input import AudioInputStats, AudioStreamInput
 from listener_head_ros.build import build_listener, Listener
 from listener_head_ros.engine import ListenerEngine, TickOutput
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
@@ -89,6 +90,17 @@ def _while_active(lock_name: str):
 
 # Parameters that every node has or that launch sets, besides the listener's own settings.
 _ROS_PARAMETERS = ('use_sim_time', 'start_type_description_service')
+
+
+@dataclass(frozen=True)
+class ListenerStatus:
+    """What the node has done so far: the counters that /diagnostics reports, as one snapshot."""
+
+    audio: AudioInputStats
+    audio_format: AudioFormat
+    format_error: Optional[str]
+    frames_stepped: int
+    frames_dropped: int
 
 
 class ListenerNode(LifecycleNode):
@@ -225,6 +237,15 @@ class ListenerNode(LifecycleNode):
         """Return the model inputs this node feeds with ``settings``: audio, robot speaking."""
         return frozenset({AUDIO} | ({ROBOT_SPEAKING} if settings.topics.robot_speaking else set()))
 
+    def status(self) -> Optional[ListenerStatus]:
+        """Return a snapshot of the node's counters while configured, else None."""
+        listener = self.listener
+        if listener is None:
+            return None
+        return ListenerStatus(listener.audio_input.snapshot(), listener.audio_input.format,
+                              listener.audio_input.format_error,
+                              listener.engine.frames_stepped, listener.engine.frames_dropped)
+
     @property
     def engine(self) -> Optional[ListenerEngine]:
         """Return the engine while configured, else None."""
@@ -265,8 +286,9 @@ class ListenerNode(LifecycleNode):
 
     @_while_active('_audio_lock')
     def _on_audio_info(self, msg: AudioInfo) -> None:
+        fallback = self.listener.settings.input.sample_format
         fmt = AudioFormat(channels=msg.channels, sample_rate=msg.sample_rate,
-                          sample_format=msg.sample_format or self.listener.settings.input.sample_format,
+                          sample_format=msg.sample_format or fallback,
                           coding_format=msg.coding_format)
         error = self.audio_input.set_format(fmt)
         self._info_text = (f'{fmt.sample_format} {fmt.sample_rate} Hz x{fmt.channels} '
