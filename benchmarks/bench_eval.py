@@ -22,10 +22,9 @@ import torch
 from listener_head_ros.bags.convert import convert_corpus
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
 from listener_head_ros.bags.reader import read_bag
-from listener_head_ros.build import build_listener
+from listener_head_ros.eval.offline import offline_listener
 from listener_head_ros.eval.scoring import score_trace
 from listener_head_ros.eval.simulate import simulate_node
-from listener_head_ros.settings import load_listener_settings
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -44,13 +43,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         corpus = generate_corpus(Path(tmp) / 'corpus', SyntheticConfig(
             sessions=(1,), dialogs_per_session=1, turns_per_dialog=args.turns))
         bag = convert_corpus(corpus.root, Path(tmp) / 'bags', (1,))[0].path
-        settings = load_listener_settings(args.params_file, model=args.model)
         timings = {'read': [], 'model loop': [], 'score': []}
         for _ in range(args.repeats):
             start = time.perf_counter()
             contents = read_bag(bag)
             timings['read'].append(time.perf_counter() - start)
-            listener = build_listener(settings)
+            listener = offline_listener(args.params_file, model=args.model)
             start = time.perf_counter()
             trace = simulate_node(contents, listener)
             timings['model loop'].append(time.perf_counter() - start)
@@ -58,7 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             score_trace('offline', trace, contents)
             timings['score'].append(time.perf_counter() - start)
     audio = contents.audio_seconds
-    print(f'model {settings.model}, {torch.get_num_threads()} torch thread(s), bag of '
+    print(f'model {listener.settings.model}, {torch.get_num_threads()} torch thread(s), bag of '
           f'{contents.duration:.1f} s ({audio:.1f} s of audio, '
           f'{len(contents.audio_payloads)} AudioData messages), best of {args.repeats}')
     total = 0.0

@@ -610,3 +610,21 @@ def test_stamps_follow_sim_time(rclpy_context):
         assert recorder.faces and recorder.faces[-1][1].header.stamp.sec >= 4242
         assert math.isclose(harness.node.get_clock().now().nanoseconds / 1e9, sim['ns'] / 1e9,
                             abs_tol=5.0)
+
+
+def test_a_typo_in_the_parameter_file_fails_configure_naming_the_fix(rclpy_context, tmp_path,
+                                                                     capfd):
+    """An unknown key in the node's parameter file is not ignored: configure says what fits."""
+    params = tmp_path / 'typo.yaml'
+    params.write_text('/**/listener:\n  ros__parameters:\n    frame_rte: 25.0\n'
+                      '    limits:\n      max_angular_velcity: 2.0\n')
+    node = ListenerNode(context=rclpy_context,
+                        cli_args=['--ros-args', '--params-file', str(params)])
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert node.listener is None
+        err = capfd.readouterr().err
+        assert "unknown parameter 'frame_rte' (did you mean 'frame_rate'?)" in err, err
+        assert 'limits.max_angular_velcity' in err
+    finally:
+        node.destroy_node()

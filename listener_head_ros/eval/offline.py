@@ -15,18 +15,23 @@ import time
 from typing import Callable, Optional
 
 from listener_head_ros.bags.reader import BagContents
-from listener_head_ros.build import build_listener
+from listener_head_ros.build import build_listener, Listener
 from listener_head_ros.eval.scoring import EvalResult, score_trace
 from listener_head_ros.eval.simulate import simulate_node
 from listener_head_ros.settings import load_listener_settings
+
+
+def offline_listener(params_file: Optional[Path] = None, *, model: Optional[str] = None,
+                     device: Optional[str] = None) -> Listener:
+    """Build the listener as the node would from ``params_file``, with optional overrides."""
+    return build_listener(load_listener_settings(params_file, model=model, device=device))
 
 
 def evaluate_offline(contents: BagContents, model: Optional[str] = None,
                      params_file: Optional[Path] = None, device: Optional[str] = None,
                      progress: Optional[Callable[[float], None]] = None) -> EvalResult:
     """Run and score a model on a bag offline, with the node's settings; time it."""
-    settings = load_listener_settings(params_file, model=model, device=device)
-    listener = build_listener(settings)
+    listener = offline_listener(params_file, model=model, device=device)
     start = time.perf_counter()
     trace = simulate_node(contents, listener, progress)
     result = score_trace('offline', trace, contents)
