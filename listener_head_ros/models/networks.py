@@ -334,12 +334,13 @@ def mixture_mean(logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     return (torch.softmax(logits, dim=-1)[..., None] * means).sum(-2)
 
 
-def mixture_variance(logits: torch.Tensor, means: torch.Tensor,
-                     log_stds: torch.Tensor) -> torch.Tensor:
-    """Return the per-axis variance of the mixture (law of total variance), shape (..., D)."""
+def mixture_moments(logits: torch.Tensor, means: torch.Tensor,
+                    log_stds: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Return the mixture's mean and per-column variance (law of total variance), (..., D)."""
     weights = torch.softmax(logits, dim=-1)[..., None]
-    mean = (weights * means).sum(-2, keepdim=True)
-    return (weights * (torch.exp(2.0 * log_stds) + (means - mean) ** 2)).sum(-2)
+    mean = (weights * means).sum(-2)
+    variance = (weights * (torch.exp(2.0 * log_stds) + (means - mean[..., None, :]) ** 2)).sum(-2)
+    return mean, variance
 
 
 def sample_mixture(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor,
@@ -424,8 +425,8 @@ class CausalGRUListener(nn.Module):
 
     def predictive(self, outputs: Mixture) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return the mixture mean and standard deviation per column, (..., D) each."""
-        logits, means, log_stds = outputs
-        return mixture_mean(logits, means), mixture_variance(logits, means, log_stds).sqrt()
+        mean, variance = mixture_moments(*outputs)
+        return mean, variance.sqrt()
 
     def draw(self, outputs: Mixture, noise: torch.Tensor, temperature: float) -> torch.Tensor:
         """Return samples (..., S, D) for frames (...) from noise (..., S, noise_dim)."""
