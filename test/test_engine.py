@@ -11,6 +11,7 @@ import soundfile
 from listener_head_ros.audio.ring_buffer import AudioRingBuffer
 from listener_head_ros.engine import EngineConfig, ListenerEngine
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
+from listener_head_ros.models.base import EMPTY_CONTEXT, SideInputs, TranscriptEvent
 from listener_head_ros.models.prosodic import ProsodicListener
 from listener_head_ros.motion.pose_shaping import MotionLimits
 
@@ -197,3 +198,50 @@ def _assert_face_in_range(frame, kind: str) -> None:
     assert math.isfinite(frame.confidence) and 0.0 <= frame.confidence <= 1.0, kind
     for event in frame.backchannels:
         assert 0.0 <= event.intensity <= 1.0 and 0.0 < event.duration < 10.0, kind
+
+
+class _ContextModel(ProsodicListener):
+    """The prosodic listener, recording the context of every step (declares side inputs)."""
+
+    inputs = frozenset({'audio', 'transcript', 'robot_speaking'})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contexts = []
+
+    def step(self, hop, context=EMPTY_CONTEXT):
+        self.contexts.append(context)
+        return super().step(hop, context)
+
+
+def test_each_step_gets_the_side_inputs_known_by_its_hop(speech):
+    """Transcripts reach the next step once; the robot state and stream time are in context."""
+    model = _ContextModel()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * RATE), EngineConfig())
+    hop = model.hop_length
+    engine.buffer.write(speech[:2 * hop])
+    engine.add_transcript(TranscriptEvent(time=0.01, text='hello there', final=False))
+    engine.tick()
+    engine.set_robot_speaking(True)
+    engine.buffer.write(speech[2 * hop:3 * hop])
+    engine.tick()
+    first, second, third = model.contexts
+    assert [e.text for e in first.transcripts] == ['hello there'] and not second.transcripts
+    assert not first.robot_speaking and third.robot_speaking
+    np.testing.assert_allclose([c.time for c in model.contexts],
+                               np.arange(1, 4) * hop / RATE, atol=TOL)
+    engine.reset()
+    assert engine.time == 0.0
+
+
+def test_offline_contexts_match_what_the_engine_hands_out():
+    """SideInputs.contexts gives each frame the events and state known at the end of its hop."""
+    side = SideInputs(transcripts=[TranscriptEvent(0.05, 'b'), TranscriptEvent(0.01, 'a'),
+                                   TranscriptEvent(0.19, 'c', final=True)],
+                      robot_speaking=[(0.09, True), (0.14, False)])
+    contexts = side.contexts(8, 1.0 / 30.0)
+    assert [tuple(e.text for e in c.transcripts) for c in contexts] == [
+        ('a',), ('b',), (), (), (), ('c',), (), ()]
+    assert [c.robot_speaking for c in contexts] == [
+        False, False, True, True, False, False, False, False]
+    np.testing.assert_allclose([c.time for c in contexts], np.arange(1, 9) / 30.0, atol=TOL)

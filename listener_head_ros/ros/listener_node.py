@@ -375,6 +375,8 @@ class ListenerNode(LifecycleNode):
             'frames processed': engine.frames_stepped,
             'dropped frames': engine.frames_dropped,
             'model': engine.model.name,
+            'model streams': ', '.join(f'{k}: {v}' for k, v in engine.model.outputs.items()),
+            'model inputs': ', '.join(sorted(engine.model.inputs)),
             'device': self.listener.device,
             'robot speaking': engine.robot_speaking,
         }
