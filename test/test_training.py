@@ -22,15 +22,17 @@ import torch
 import yaml
 
 from listener_head_ros.data.feature_cache import FeatureCache, prepare_cache
-from listener_head_ros.data.iemocap import IemocapConfig, iter_listener_samples
+from listener_head_ros.data.iemocap import IemocapConfig, IemocapSource
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
-from listener_head_ros.eval.head_metrics import aggregate, cross_validate, utterance_metrics
+from listener_head_ros.eval.head_metrics import aggregate, utterance_metrics
 from listener_head_ros.models.checkpoint import load_checkpoint
 from listener_head_ros.models.learned import TorchListenerModel
 from listener_head_ros.models.networks import CausalActiveListener, CausalGRUListener
+from listener_head_ros.settings import load_listener_settings
 from listener_head_ros.training import trainer
 from listener_head_ros.training.config import ConfigError, TrainConfig
-from listener_head_ros.training.dataset import load_fold
+from listener_head_ros.training.dataset import DialogCrops, load_dialogs
+from listener_head_ros.training.evaluation import predict_dialogs, streaming_head
 from listener_head_ros.training.resume import META_NAME, TENSORS_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,17 +61,17 @@ def corpus(tmp_path_factory):
     config = SyntheticConfig(sessions=SESSIONS, dialogs_per_session=2, turns_per_dialog=4,
                              long_gap_probability=0.0)
     generated = generate_corpus(base / 'corpus', config, seed=0)
-    cache = prepare_cache(generated.root, base / 'cache', sessions=SESSIONS, progress=False,
-                          out=io.StringIO())
-    assert cache.sessions == list(SESSIONS)
+    cache = prepare_cache(IemocapSource(generated.root, sessions=SESSIONS), base / 'cache',
+                          progress=False, out=io.StringIO())
+    assert cache.groups == ['1', '2', '3']
     return generated, cache
 
 
 def _config(cache: FeatureCache, out_dir: Path, **overrides) -> TrainConfig:
     settings = dict(cache_dir=str(cache.cache_dir), out_dir=str(out_dir), model=TINY_GRU,
-                    sessions=SESSIONS, folds=(1, 2), steps=20, batch_size=4, crop_frames=64,
+                    folds=(1, 2), steps=20, batch_size=4, crop_frames=64, burn_in_frames=32,
                     warmup_steps=2, log_every=5, checkpoint_every=10, device='cpu',
-                    mixed_precision=False)
+                    mixed_precision=False, streaming_eval=False)
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -92,7 +94,7 @@ def _record_initial_weights(monkeypatch) -> list:
 def cv_run(corpus, tmp_path_factory):
     """Cross-validate a tiny GRU on folds 1 and 2; return (config, results, initial weights)."""
     _, cache = corpus
-    config = _config(cache, tmp_path_factory.mktemp('cv') / 'run')
+    config = _config(cache, tmp_path_factory.mktemp('cv') / 'run', streaming_eval=True)
     with pytest.MonkeyPatch.context() as monkeypatch:
         initial = _record_initial_weights(monkeypatch)
         results = trainer.cross_validation(config, trainer.Distributed())
@@ -131,20 +133,18 @@ def test_config_loads_from_yaml_with_overrides(tmp_path):
     """Load YAML, convert lists and numbers, and apply command-line overrides."""
     path = _write_yaml(tmp_path / 'train.yaml', {
         'cache_dir': 'cache', 'out_dir': 'runs/a', 'model_type': 'causal_active_listener',
-        'model': {'hidden_dim': 32}, 'sessions': [1, 2, 3], 'folds': [3], 'steps': 50,
-        'learning_rate': 1, 'mixed_precision': False})
+        'model': {'hidden_dim': 32}, 'groups': [1, 2, 3], 'folds': [3], 'steps': 50,
+        'learning_rate': 1, 'mixed_precision': False, 'targets': ['head'],
+        'loss_weights': {'head': 2.0}})
     config = TrainConfig.from_yaml(path, out_dir='runs/b', steps=None, folds=[2])
     assert config.out_dir == 'runs/b' and config.steps == 50  # None overrides nothing
-    assert config.sessions == (1, 2, 3) and config.folds == (2,) and config.test_folds == (2,)
+    assert config.groups == ('1', '2', '3') and config.folds == ('2',)  # group names
     assert isinstance(config.learning_rate, float) and config.learning_rate == 1.0
     assert config.model == {'hidden_dim': 32} and config.mixed_precision is False
+    assert config.targets == ('head',) and config.weight('head') == 2.0
     assert config.batch_size == TrainConfig.batch_size
     assert TrainConfig.from_dict(config.to_dict()) == config
-    assert _config_with_all_folds().test_folds == (1, 2, 3, 4, 5)
-
-
-def _config_with_all_folds() -> TrainConfig:
-    return TrainConfig(cache_dir='c', out_dir='o')
+    assert TrainConfig(cache_dir='c', out_dir='o').folds == ()  # every fold of the split
 
 
 @pytest.mark.parametrize('name', sorted(p.name for p in (ROOT / 'config' / 'training').glob(
@@ -152,7 +152,7 @@ def _config_with_all_folds() -> TrainConfig:
 def test_shipped_training_configs_load(name):
     """Every shipped training config loads, and its model settings build a network."""
     config = TrainConfig.from_yaml(ROOT / 'config' / 'training' / name)
-    assert config.test_folds == (1, 2, 3, 4, 5)
+    assert config.folds == () and config.targets == ('head',) and config.final_model
     network = trainer.build_network(config.model_type, config.model)
     assert network.architecture == config.model_type
 
@@ -161,22 +161,27 @@ BASE = {'cache_dir': 'cache', 'out_dir': 'out'}
 
 
 @pytest.mark.parametrize('changes, message', [
-    ({'stpes': 10}, r"unknown config keys \['stpes'\]"),
     ({'steps': 'ten'}, "steps must be a number, not 'ten'"),
     ({'steps': True}, 'steps must be a number'),
     ({'learning_rate': [0.1]}, 'learning_rate must be a number'),
     ({'mixed_precision': 'yes'}, "mixed_precision must be true or false, not 'yes'"),
-    ({'sessions': 'all'}, "sessions must be a list of session numbers, not 'all'"),
-    ({'folds': [1.5]}, 'folds must be a list of session numbers'),
-    ({'model': [16]}, 'model must be a mapping of model settings'),
-    ({'model_type': 'transformer'}, "model_type must be one of .*, not 'transformer'"),
+    ({'groups': 'all'}, "groups must be a list of group names .*, not 'all'"),
+    ({'folds': [1.5]}, 'folds must be a list of group names'),
+    ({'model': [16]}, 'model must be a mapping'),
+    ({'model_type': 'causal_gru'}, "model_type must be one of .*, not 'causal_gru'.*did you "
+                                   "mean 'causal_gru_mdn'"),
+    ({'targets': ['hed']}, "unknown stream 'hed'"),
+    ({'targets': 'head'}, 'targets must be a list of stream names'),
+    ({'targets': ['head', 'head']}, 'targets must name distinct streams'),
+    ({'loss_weights': {'facial_attributes': 1.0}}, 'loss_weights name streams that are not'),
+    ({'loss_weights': {'head': 0.0}}, 'loss_weights must be positive'),
     ({'steps': 0}, 'steps must be positive, not 0'),
     ({'batch_size': -4}, 'batch_size must be positive'),
+    ({'burn_in_frames': -1}, 'burn_in_frames must be >= 0'),
     ({'learning_rate': 0.0}, 'learning_rate must be positive'),
     ({'ema_decay': 1.0}, r'ema_decay must lie in \[0, 1\)'),
-    ({'sessions': [1]}, 'leave-one-session-out needs at least two sessions'),
-    ({'folds': [6]}, r'folds \[6\] are not among sessions \(1, 2, 3, 4, 5\)'),
-    ({'sessions': [1, 2], 'folds': [2, 3]}, r'folds \[3\] are not among sessions'),
+    ({'groups': [1, 2], 'folds': [2, 3]}, r"folds \['3'\] are not among groups"),
+    ({'stpes': 10}, r"unknown config keys \['stpes'\] \(did you mean 'steps'\?\)"),
     ({'cache_dir': None}, 'missing config keys'),
     ({'out_dir': None}, r"missing config keys \['out_dir'\]"),
     ({'device': 3}, 'device must be a string, not 3'),
@@ -221,43 +226,88 @@ def test_cross_validation_writes_results_config_and_checkpoints(cv_run):
     saved = json.loads((out / 'results.json').read_text())
     assert saved == json.loads(json.dumps(results))
     assert TrainConfig.from_yaml(out / 'train_config.yaml') == config
-    assert set(saved['folds']) == {'1', '2'}
-    assert set(saved['cross_validation']['folds']) == {'1', '2'}
+    assert set(saved['folds']) == {'1', '2'} and saved['split']['groups'] == ['1', '2', '3']
     for fold in ('1', '2'):
         summary = saved['folds'][fold]
         assert json.loads((out / f'fold{fold}' / 'metrics.json').read_text()) == summary
-        assert summary['test_utterances'] == summary['test']['n_utterances'] > 0
-        assert summary['train_utterances'] > 0 and summary['parameters'] > 0
-        assert math.isfinite(summary['test']['mae_mean_deg'])
-        assert summary['neutral_baseline']['pearson_mean'] is None
+        assert summary['test_groups'] == [fold] and fold not in summary['train_groups']
+        assert summary['test_dialogs'] == 2 and summary['train_dialogs'] == 4
+        assert summary['parameters'] > 0
+        figures = summary['figures']
+        assert set(figures) == {'model', 'neutral', 'streaming'}
+        for path in figures.values():
+            assert set(path['head']) == {'protocol', 'window', 'tail'}
+            assert all(math.isfinite(v) for v in path['head'].values())
+        protocol = summary['summaries']['model']['head']['protocol']
+        assert protocol['n_utterances'] > 0 and figures['model']['head']['protocol'] == (
+            protocol['mae_mean_deg'])
+        assert summary['summaries']['neutral']['head']['window']['pearson_mean'] is None
+        assert set(summary['floor_ratio']['head']) == {'protocol', 'window', 'tail'}
+        assert set(summary['streaming_over_model']['head']) == {'protocol', 'window', 'tail'}
         assert Path(summary['checkpoint']) == out / f'fold{fold}' / trainer.CHECKPOINT_DIR
         log = (out / f'fold{fold}' / 'log.csv').read_text().splitlines()
         assert log[0] == 'step,loss,lr,seconds' and len(log) == 1 + config.steps // 5
         assert all(math.isfinite(float(row.split(',')[1])) for row in log[1:])
+    overall = saved['cross_validation']
+    assert overall['summaries']['model']['head']['protocol']['n_utterances'] == sum(
+        saved['folds'][f]['summaries']['model']['head']['protocol']['n_utterances']
+        for f in ('1', '2'))
+    assert set(overall['fold_spread']['model']['head']['window']) == {'mean', 'std'}
     assert saved['config'] == config.to_dict()
 
 
+def _counted(dialog_info, valid):
+    return [seg for seg in dialog_info.segments if not seg.excluded
+            and valid[seg.utterance].all()]
+
+
 def test_metrics_equal_an_independent_recomputation(cv_run, corpus):
-    """Recompute each fold's metrics from the saved checkpoint's predictions."""
+    """Recompute each fold's figures from the saved checkpoint's whole-dialog predictions."""
     config, results, _ = cv_run
     _, cache = corpus
-    folds = {}
-    for fold in (1, 2):
+    for fold in ('1', '2'):
         model = load_checkpoint(Path(config.out_dir) / f'fold{fold}' / 'checkpoint')
-        test = load_fold(cache, [fold])
-        preds = [model.predict(features)[0][:, 0] for features in test.features]
-        folds[fold] = [utterance_metrics(p, h) for p, h in zip(preds, test.heads)]
-        reported = results['folds'][fold]['test']
-        assert _flat(reported) == pytest.approx(_flat(aggregate(folds[fold]).to_dict()),
-                                                rel=1e-6)
-        # Plain numpy: mean over utterances of the per-utterance, per-axis MAE in degrees.
-        mae = np.mean([np.degrees(np.abs(p - h)).mean(0) for p, h in zip(preds, test.heads)])
-        assert reported['mae_mean_deg'] == pytest.approx(mae, rel=1e-6)
-        pitch_r = np.mean([np.corrcoef(p[:, 1], h[:, 1])[0, 1]
-                           for p, h in zip(preds, test.heads)])
-        assert reported['pearson']['pitch'] == pytest.approx(pitch_r, rel=1e-5, abs=1e-7)
-    overall = cross_validate(folds).to_dict()
-    assert _flat(results['cross_validation']) == pytest.approx(_flat(overall), rel=1e-6)
+        test = load_dialogs(cache, [fold], ('head',))
+        protocol, window, window_mae = [], [], []
+        for info, features, head, valid in zip(test.infos, test.features, test.targets,
+                                               test.valid):
+            pred = model.predict(features).streams['head'][:, 0]
+            for seg in _counted(info, valid[:, 0]):
+                protocol.append(utterance_metrics(pred[seg.utterance], head[seg.utterance]))
+                keep = np.arange(seg.start, seg.window_end)[valid[seg.window, 0]]
+                window.append(utterance_metrics(pred[keep], head[keep]))
+                window_mae.append(np.degrees(np.abs(pred[keep] - head[keep])).mean(0))
+        reported = results['folds'][fold]['summaries']['model']['head']
+        assert _flat(reported['protocol']) == pytest.approx(
+            _flat(aggregate(protocol).to_dict()), rel=1e-6)
+        assert _flat(reported['window']) == pytest.approx(_flat(aggregate(window).to_dict()),
+                                                          rel=1e-6)
+        # Plain numpy: mean over windows of the per-window, per-axis MAE in degrees.
+        assert reported['window']['mae_mean_deg'] == pytest.approx(np.mean(window_mae),
+                                                                   rel=1e-6)
+        assert results['folds'][fold]['floor_ratio']['head']['window'] == pytest.approx(
+            reported['window']['mae_mean_deg'] / cache.floors['streams']['head']['floor'][
+                'window']['mean'])
+
+
+def test_node_streaming_path_equals_cross_validation_without_shaping(cv_run, corpus):
+    """Through the node (no smoothing) a held-out dialog gives the batched predictions."""
+    config, results, _ = cv_run
+    generated, cache = corpus
+    model = load_checkpoint(Path(config.out_dir) / 'fold1' / 'checkpoint', device='cpu')
+    stream = next(IemocapSource(generated.root, sessions=[1]).dialogs())
+    test = load_dialogs(cache, ['1'], ('head',))
+    index = [info.dialog_id for info in test.infos].index(stream.dialog_id)
+    batched = predict_dialogs(model, test)[index]['head']
+    settings = load_listener_settings(**{'smoothing_time_constant': 0.0,
+                                         'limits.max_angular_velocity': 20.0})
+    streamed = streaming_head(settings, model, stream.audio, stream.n_frames)
+    assert streamed.shape == batched.shape
+    np.testing.assert_allclose(streamed, batched, atol=1e-4)
+    shaped = streaming_head(load_listener_settings(), model, stream.audio, stream.n_frames)
+    assert np.abs(shaped - batched).max() > 1e-3  # the node's default low-pass, measured
+    gap = results['folds']['1']['streaming_over_model']['head']['protocol']
+    assert math.isfinite(gap)
 
 
 def test_checkpoint_runs_audio_like_evaluation_predicts_features(cv_run, corpus):
@@ -270,19 +320,19 @@ def test_checkpoint_runs_audio_like_evaluation_predicts_features(cv_run, corpus)
                                                                 CausalGRUListener)
     ema = _weights(Path(config.out_dir) / 'fold1' / 'last' / TENSORS_NAME, 'ema.module.')
     assert _max_difference(ema, dict(model.network.state_dict())) == 0.0
-    sample = next(iter_listener_samples(generated.root, [1], cache.iemocap_config))
-    test = load_fold(cache, [1])
-    index = [info.utterance_id for info in test.infos].index(sample.utterance_id)
-    expected = model.predict(test.features[index])[0][:, 0]
-    from_audio = np.array([[f.roll, f.pitch, f.yaw] for f in model.run(sample.audio)])
+    stream = next(IemocapSource(generated.root, sessions=[1]).dialogs())
+    test = load_dialogs(cache, ['1'], ('head',))
+    index = [info.dialog_id for info in test.infos].index(stream.dialog_id)
+    expected = model.predict(test.features[index]).streams['head'][:, 0]
+    from_audio = np.array([[f.roll, f.pitch, f.yaw] for f in model.run(stream.audio)])
     assert from_audio.shape == expected.shape
     np.testing.assert_allclose(from_audio, expected, atol=1e-5)
     model.reset()
     hop = model.hop_length
     streamed = np.array([[f.roll, f.pitch, f.yaw] for f in (
-        model.step(sample.audio[i * hop:(i + 1) * hop]) for i in range(len(expected)))])
+        model.step(stream.audio[i * hop:(i + 1) * hop]) for i in range(len(expected)))])
     np.testing.assert_allclose(streamed, expected, atol=1e-4)
-    assert cache.iemocap_config == IemocapConfig()
+    assert cache.source['config'] == IemocapConfig().to_dict()
 
 
 def test_every_fold_trains_a_fresh_model(cv_run, corpus, tmp_path, monkeypatch):
@@ -302,6 +352,38 @@ def test_every_fold_trains_a_fresh_model(cv_run, corpus, tmp_path, monkeypatch):
         Path(config.out_dir) / 'fold1' / 'checkpoint' / 'model.safetensors')) > 0.0
 
 
+def test_crops_train_on_windows_after_a_burn_in(corpus):
+    """A crop's loss sees listening-window frames with a target, after the burn-in only."""
+    _, cache = corpus
+    data = load_dialogs(cache, ['2', '3'], ('head',))
+    crops = DialogCrops(data, crop_frames=40, burn_in_frames=24, seed=3)
+    windows = sum(int(w.sum()) for w in data.windows)
+    assert len(crops) == math.ceil(windows / 40)
+    from_start = 0
+    for index in range(len(crops)):
+        x, y, mask = crops[index]
+        assert x.shape == (64, data.features[0].shape[1]) and y.shape == mask.shape == (64, 3)
+        assert mask.any() and bool((mask.any(1) == mask.all(1)).all())  # head valid per frame
+        # Find the crop in its dialog: its rows equal a slice of exactly one dialog.
+        first = x[0].numpy()
+        hits = [(d, int(s)) for d, f in enumerate(data.features)
+                for s in np.flatnonzero((f[:len(f) - 63] == first).all(1))
+                if np.array_equal(f[s:s + 64], x.numpy())]
+        assert len(hits) == 1
+        d, start = hits[0]
+        expected = data.windows[d][start:start + 64] & data.valid[d][start:start + 64, 0]
+        if start:
+            expected[:24] = False  # the burn-in only warms the state
+        else:
+            from_start += 1  # the dialog's start: the node's state is zero there too
+        np.testing.assert_array_equal(mask[:, 0].numpy(), expected)
+        np.testing.assert_array_equal(y.numpy(), data.targets[d][start:start + 64])
+    crops.set_epoch(1)
+    assert not torch.equal(crops[0][0], DialogCrops(data, 40, 24, seed=3)[0][0])
+    with pytest.raises(ValueError, match='no listening-window frames'):
+        DialogCrops(data.__class__([], [], [], [], [], ('head',)), 40)
+
+
 class _Interrupted(Exception):
     """Stands for a crash or Ctrl-C right after a checkpoint."""
 
@@ -309,9 +391,10 @@ class _Interrupted(Exception):
 def test_interrupted_training_resumes_exactly(corpus, tmp_path, monkeypatch, capsys):
     """Crash after the step-N checkpoint (mid-epoch), rerun: same weights as never stopping."""
     _, cache = corpus
-    data = load_fold(cache, [2, 3])  # 8 utterances: 2 batches of 4 per epoch
-    assert len(data) == 8
+    data = load_dialogs(cache, ['2', '3'], ('head',))
     steps, interrupt_at = 10, 5
+    batches = len(DialogCrops(data, 64, 32)) // 4
+    assert interrupt_at % batches and steps > batches  # a crash mid-epoch, and two epochs
 
     def train(name):
         config = _config(cache, tmp_path / name, steps=steps, checkpoint_every=interrupt_at)
@@ -366,7 +449,7 @@ def test_causal_active_listener_trains(corpus, tmp_path):
     config = _config(cache, tmp_path / 'al', model_type='causal_active_listener',
                      model=TINY_ACTIVE_LISTENER, steps=4, folds=(3,), log_every=1)
     results = trainer.cross_validation(config, trainer.Distributed())
-    assert math.isfinite(results['folds'][3]['test']['mae_mean_deg'])
+    assert math.isfinite(results['folds']['3']['figures']['model']['head']['window'])
     model = load_checkpoint(tmp_path / 'al' / 'fold3' / 'checkpoint')
     assert isinstance(model.network, CausalActiveListener)
     log = (tmp_path / 'al' / 'fold3' / 'log.csv').read_text().splitlines()
@@ -384,7 +467,7 @@ import numpy as np
 from safetensors.torch import save_file
 
 from listener_head_ros.training.config import TrainConfig
-from listener_head_ros.training.dataset import FoldData
+from listener_head_ros.training.dataset import DialogData
 from listener_head_ros.training.trainer import init_distributed, train_network
 
 out = Path(sys.argv[1])
@@ -393,12 +476,14 @@ lengths = [40, 55, 64, 31, 64, 50, 20, 64]  # unequal padding: frame-weighted lo
 features = [rng.standard_normal((n, 68)).astype(np.float32) for n in lengths]
 heads = [(0.01 * np.cumsum(rng.standard_normal((n, 3)), 0)).astype(np.float32)
          for n in lengths]
+valid = [np.ones((n, 3), bool) for n in lengths]
+windows = [rng.uniform(size=n) < 0.8 for n in lengths]
 config = TrainConfig(cache_dir='unused', out_dir=str(out), model=MODEL, steps=6,
-                     batch_size=4, crop_frames=48, warmup_steps=2, ema_decay=0.5,
-                     device='cpu', checkpoint_every=100)
+                     batch_size=4, crop_frames=40, burn_in_frames=8, warmup_steps=2,
+                     ema_decay=0.5, device='cpu', checkpoint_every=100)
 run = init_distributed('cpu')
-ema = train_network(config, FoldData([None] * len(lengths), features, heads), out / 'fold',
-                    seed=3, run=run)
+data = DialogData([None] * len(lengths), features, heads, valid, windows, ('head',))
+ema = train_network(config, data, out / 'fold', seed=3, run=run)
 if run.is_main:
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()},
               str(out / 'ema.safetensors'))
@@ -453,7 +538,7 @@ def test_listener_node_runs_a_trained_checkpoint(cv_run, rclpy_context):
             assert isinstance(model, TorchListenerModel)
             assert isinstance(model.network, CausalGRUListener)
             if not torch.cuda.is_available():
-                assert model.device == 'cpu' and node.device == 'cpu'
+                assert model.device == 'cpu' and node.listener.device == 'cpu'
             assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         finally:
             node.destroy_node()

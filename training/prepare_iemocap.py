@@ -1,8 +1,9 @@
 """
 Prepare the IEMOCAP feature cache once: ``python training/prepare_iemocap.py --iemocap-root ...``.
 
-Thin command line over :func:`listener_head_ros.data.feature_cache.prepare_cache`; the
-cache format is described in ``docs/data_format.md``.
+Thin command line over :class:`listener_head_ros.data.iemocap.IemocapSource` and
+:func:`listener_head_ros.data.feature_cache.prepare_cache`; the cache format is described in
+``docs/data_format.md``.
 """
 
 import argparse
@@ -11,7 +12,9 @@ import sys
 from typing import List, Optional
 
 from listener_head_ros.data.feature_cache import prepare_cache
-from listener_head_ros.data.iemocap import IemocapConfig, SESSIONS, SPEAKER_CHANNELS
+from listener_head_ros.data.iemocap import (
+    DEFAULT_SPEAKER_CHANNEL, IemocapConfig, IemocapSource, SESSIONS, SPEAKER_CHANNELS)
+from listener_head_ros.data.windows import DEFAULT_TAIL_SECONDS
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -20,21 +23,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--iemocap-root', type=Path, required=True,
                         help='IEMOCAP_full_release (or its parent folder)')
     parser.add_argument('--cache', type=Path, required=True, help='output cache folder')
-    parser.add_argument('--speaker-channel', choices=SPEAKER_CHANNELS, default='mix',
-                        help="audio channel: 'mix' (default), 'left', 'right' or 'speaker' "
-                             "(the speaker's channel, female on --female-channel)")
+    parser.add_argument('--speaker-channel', choices=SPEAKER_CHANNELS,
+                        default=DEFAULT_SPEAKER_CHANNEL,
+                        help=f"audio channel: 'speaker' (the interlocutor's channel, female "
+                             f"on --female-channel), 'mix', 'left' or 'right' (default "
+                             f"{DEFAULT_SPEAKER_CHANNEL}, as training/make_bag.py)")
     parser.add_argument('--female-channel', choices=('left', 'right'), default='left')
     parser.add_argument('--max-gap', type=float, default=0.25,
-                        help='longest mocap NaN gap (s) to interpolate; longer ones drop '
-                             'the utterance')
+                        help='longest mocap NaN gap (s) to interpolate; longer ones make '
+                             'frames invalid')
+    parser.add_argument('--tail-seconds', type=float, default=DEFAULT_TAIL_SECONDS,
+                        help='longest listening-window tail after an utterance (s)')
     parser.add_argument('--sessions', type=int, nargs='+', default=list(SESSIONS))
     parser.add_argument('--force', action='store_true', help='rebuild even if up to date')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     args = parser.parse_args(argv)
     config = IemocapConfig(speaker_channel=args.speaker_channel,
-                           female_channel=args.female_channel, max_gap_seconds=args.max_gap)
+                           female_channel=args.female_channel, max_gap_seconds=args.max_gap,
+                           tail_seconds=args.tail_seconds)
     try:
-        prepare_cache(args.iemocap_root, args.cache, config, sessions=args.sessions,
+        prepare_cache(IemocapSource(args.iemocap_root, config, args.sessions), args.cache,
                       force=args.force, progress=not args.no_progress)
     except FileNotFoundError as exc:
         print(f'error: {exc}', file=sys.stderr)

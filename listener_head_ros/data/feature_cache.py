@@ -1,81 +1,103 @@
 """
-On-disk feature cache of IEMOCAP listener samples: JSON index plus safetensors shards.
+On-disk feature cache of dialog streams: a JSON index plus safetensors shards.
 
-Layout of ``<cache>/`` (format ``listener_head_ros.feature_cache`` version 1, described in
+Layout of ``<cache>/`` (format ``listener_head_ros.feature_cache`` version 2, described in
 ``docs/data_format.md``)::
 
-    index.json              format, version, source (release root, sessions, IemocapConfig
-                            with its FeatureConfig), frame rate, shard list, per-utterance
-                            entries and the preparation report
-    shard-00000.safetensors float32 tensors, utterances concatenated along the frame axis:
-                            log_mel (N, n_mels), energy_db (N,), f0_hz (N,), voicing (N,),
-                            head (N, 3) roll/pitch/yaw in radians relative to neutral
+    index.json              format, version, the source's identity, feature settings, target
+                            streams, split scheme, reference floors, shard list, one entry per
+                            dialog (group, frames, turns, segments) and the source's report
+    shard-00000.safetensors dialogs concatenated along the frame axis (N frames):
+                            log_mel (N, n_mels), energy_db, f0_hz, voicing (N,) float32;
+                            target/<stream> (N, dim) float32 and valid/<stream> (N,) bool for
+                            each target stream; mask/utterance and mask/window (N,) bool;
+                            audio (N * hop,) int16, what the listener heard
 
-An utterance is the rows ``offset .. offset + n_frames`` of its shard; it never straddles
-two shards.  The index is written last (atomically), so an interrupted preparation leaves
-no valid index and is redone.  Nothing is pickled: safetensors and JSON only.
+A dialog is the rows ``offset .. offset + n_frames`` of its shard (audio: ``offset * hop ..``);
+it never straddles two shards.  The cache goes through the
+:class:`~listener_head_ros.data.source.DialogSource` contract only, so any corpus fills it.
+The index is written last (atomically), so an interrupted preparation leaves no valid index
+and is redone.  Nothing is pickled: safetensors and JSON only.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 import json
-import math
 import os
 from pathlib import Path
 import sys
-from typing import Any, Dict, Iterable, List, Optional, TextIO
+from typing import Any, Dict, Iterable, List, Optional, TextIO, Tuple
 
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 from tqdm import tqdm
 
-from listener_head_ros.data.iemocap import (
-    find_dialogs, HEAD_AXES, IemocapConfig, iter_dialog_samples, ListenerSample,
-    PreparationReport, resolve_root, SESSIONS)
+from listener_head_ros.data.source import (
+    DialogSource, DialogStream, Segment, SplitScheme, Turn)
 from listener_head_ros.features import extract_features, FeatureBatch, FeatureConfig
+from listener_head_ros.streams import get_stream
 
 FORMAT_NAME = 'listener_head_ros.feature_cache'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INDEX_FILE = 'index.json'
-SHARD_TENSORS = ('log_mel', 'energy_db', 'f0_hz', 'voicing', 'head')
+FEATURE_TENSORS = ('log_mel', 'energy_db', 'f0_hz', 'voicing')
+MASK_TENSORS = ('mask/utterance', 'mask/window')
+AUDIO_TENSOR = 'audio'
+_PCM_SCALE = 32767.0
 
 
 class CacheError(ValueError):
     """A feature cache is missing, corrupt or written in another format."""
 
 
-@dataclass(frozen=True)
-class CachedUtteranceInfo:
-    """Index entry of one cached listener sample."""
+def target_tensor(stream: str) -> str:
+    """Return the shard tensor name of a target stream."""
+    return f'target/{stream}'
 
-    utterance_id: str
-    session: int
-    dialog: str
-    listener: str
-    speaker: str
-    emotion: Optional[str]
-    vad: Optional[List[float]]  # valence, activation, dominance
-    start: float  # seconds since the start of the dialog wav
-    end: float
+
+def valid_tensor(stream: str) -> str:
+    """Return the shard tensor name of a target stream's validity mask."""
+    return f'valid/{stream}'
+
+
+@dataclass(frozen=True)
+class CachedDialogInfo:
+    """Index entry of one cached dialog stream."""
+
+    dialog_id: str
+    group: str
     n_frames: int
     shard: str  # file name inside the cache folder
     offset: int  # first row in the shard
+    turns: List[Turn]
+    segments: List[Segment]
+    meta: Dict[str, Any]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> 'CachedDialogInfo':
+        """Rebuild an entry written by :meth:`to_dict`."""
+        values = dict(data)
+        values['turns'] = [Turn(**t) for t in values['turns']]
+        values['segments'] = [Segment(**s) for s in values['segments']]
+        return cls(**values)
 
 
 @dataclass(frozen=True)
-class CachedUtterance:
-    """Features and head targets of one cached listener sample, frame-aligned."""
+class CachedDialog:
+    """Features, targets and masks of one cached dialog, frame-aligned (T frames)."""
 
-    info: CachedUtteranceInfo
+    info: CachedDialogInfo
     features: FeatureBatch  # log_mel (T, n_mels), energy_db, f0_hz, voicing (T,)
-    head: np.ndarray  # (T, 3) float32 roll, pitch, yaw in radians
-
-
-def _source(root: Path, sessions: Iterable[int], config: IemocapConfig) -> Dict[str, Any]:
-    return {'root': str(resolve_root(root).resolve()), 'sessions': sorted(set(sessions)),
-            'config': config.to_dict()}
+    targets: Dict[str, np.ndarray]  # stream -> (T, dim) float32
+    valid: Dict[str, np.ndarray]  # stream -> (T,) bool
+    utterance: np.ndarray  # (T,) bool
+    window: np.ndarray  # (T,) bool
 
 
 def _read_index(cache_dir: Path) -> Dict[str, Any]:
@@ -92,118 +114,131 @@ def _read_index(cache_dir: Path) -> Dict[str, Any]:
         raise CacheError(f'{path} is not a {FORMAT_NAME} index')
     if index.get('version') != FORMAT_VERSION:
         raise CacheError(f'{path} has format version {index.get("version")!r}; this code '
-                         f'reads version {FORMAT_VERSION}: prepare the cache again')
+                         f'reads version {FORMAT_VERSION} (dialog streams with target '
+                         f'streams and listening windows): prepare the cache again, e.g. '
+                         f'training/prepare_iemocap.py --force')
     return index
 
 
 class FeatureCache:
     """
-    Reader of a prepared cache, optionally restricted to some sessions.
+    Reader of a prepared cache, optionally restricted to some groups.
 
-    ``FeatureCache(dir).select([1, 2, 3, 4])`` and ``.select([5])`` give the train and test
-    sides of a leave-one-session-out fold.
+    ``FeatureCache(dir).select(['1', '2', '3', '4'])`` and ``.select(['5'])`` give the train
+    and test sides of a leave-one-session-out fold of IEMOCAP.
     """
 
-    def __init__(self, cache_dir: Path, sessions: Optional[Iterable[int]] = None) -> None:
+    def __init__(self, cache_dir: Path, groups: Optional[Iterable[str]] = None) -> None:
         self.cache_dir = Path(cache_dir)
         index = _read_index(self.cache_dir)
         try:
-            source = index['source']
-            self.iemocap_config = IemocapConfig.from_dict(source['config'])
-            self.report = PreparationReport.from_dict(index['report'])
+            self.source: Dict[str, Any] = index['source']
+            self.feature_config = FeatureConfig(**index['features'])
+            self.targets: Tuple[str, ...] = tuple(index['streams'])
+            self.split = SplitScheme.from_dict(index['split'])
+            self.floors: Optional[Dict[str, Any]] = index.get('floors')
+            self.report: Dict[str, Any] = index['report']
+            self.summary: str = index['summary']
             shards = {s['file']: int(s['n_frames']) for s in index['shards']}
-            entries = [CachedUtteranceInfo(**u) for u in index['utterances']]
+            entries = [CachedDialogInfo.from_dict(d) for d in index['dialogs']]
+            for name in self.targets:
+                get_stream(name)
         except (KeyError, TypeError, ValueError) as exc:
             raise CacheError(f'{self.cache_dir / INDEX_FILE} is malformed ({exc!r})') from exc
         for name in shards:
             if not (self.cache_dir / name).is_file():
                 raise CacheError(f'shard {name} listed in {self.cache_dir / INDEX_FILE} is '
                                  f'missing; prepare the cache again')
-        wanted = None if sessions is None else {int(s) for s in sessions}
-        self.utterances: List[CachedUtteranceInfo] = [
-            u for u in entries if wanted is None or u.session in wanted]
+        wanted = None if groups is None else {str(g) for g in groups}
+        self.dialogs: List[CachedDialogInfo] = [
+            d for d in entries if wanted is None or d.group in wanted]
         self._index = index
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        """Return the feature settings the cache was prepared with."""
-        return self.iemocap_config.features
 
     @property
     def frame_rate(self) -> float:
         """Return the true frame rate in Hz (``sample_rate / hop_length``)."""
-        cfg = self.feature_config
-        return cfg.sample_rate / cfg.hop_length
+        return self.feature_config.sample_rate / self.feature_config.hop_length
 
     @property
-    def sessions(self) -> List[int]:
-        """Return the sessions present in this (possibly filtered) view."""
-        return sorted({u.session for u in self.utterances})
+    def groups(self) -> List[str]:
+        """Return the groups present in this (possibly filtered) view, in split order."""
+        present = {d.group for d in self.dialogs}
+        return [g for g in self.split.groups if g in present]
 
     @property
     def n_frames(self) -> int:
         """Return the total number of frames in this view."""
-        return sum(u.n_frames for u in self.utterances)
+        return sum(d.n_frames for d in self.dialogs)
 
     def __len__(self) -> int:
-        return len(self.utterances)
+        return len(self.dialogs)
 
-    def select(self, sessions: Iterable[int]) -> 'FeatureCache':
-        """Return a view holding only the utterances of ``sessions``."""
+    def select(self, groups: Iterable[str]) -> 'FeatureCache':
+        """Return a view holding only the dialogs of ``groups``."""
         view = FeatureCache.__new__(FeatureCache)
         view.__dict__.update(self.__dict__)
-        wanted = {int(s) for s in sessions}
-        view.utterances = [u for u in self.utterances if u.session in wanted]
+        wanted = {str(g) for g in groups}
+        view.dialogs = [d for d in self.dialogs if d.group in wanted]
         return view
 
-    def load(self, i: int) -> CachedUtterance:
-        """Read utterance ``i`` of this view from its shard."""
-        info = self.utterances[i]
-        rows = slice(info.offset, info.offset + info.n_frames)
+    def _read(self, info: CachedDialogInfo, names: Iterable[str], rows: slice
+              ) -> Dict[str, np.ndarray]:
         path = self.cache_dir / info.shard
         try:
             with safe_open(str(path), framework='numpy') as f:
-                arrays = {name: f.get_slice(name)[rows] for name in SHARD_TENSORS}
+                return {name: f.get_slice(name)[rows] for name in names}
         except Exception as exc:  # safetensors raises its own error types
             raise CacheError(f'cannot read {path}: {exc}') from exc
-        n_mels = self.feature_config.n_mels
-        shapes = {'log_mel': (info.n_frames, n_mels), 'head': (info.n_frames, 3)}
+
+    def load(self, i: int) -> CachedDialog:
+        """Read dialog ``i`` of this view from its shard."""
+        info = self.dialogs[i]
+        n = info.n_frames
+        names = (FEATURE_TENSORS + MASK_TENSORS
+                 + tuple(f(s) for s in self.targets for f in (target_tensor, valid_tensor)))
+        arrays = self._read(info, names, slice(info.offset, info.offset + n))
+        shapes = {'log_mel': (n, self.feature_config.n_mels),
+                  **{target_tensor(s): (n, get_stream(s).dim) for s in self.targets}}
         for name, array in arrays.items():
-            if array.shape != shapes.get(name, (info.n_frames,)):
-                raise CacheError(f'{path}: {name} rows {rows.start}..{rows.stop} have shape '
-                                 f'{array.shape}; the shard does not match the index')
-        features = FeatureBatch(arrays['log_mel'], arrays['energy_db'], arrays['f0_hz'],
-                                arrays['voicing'])
-        return CachedUtterance(info, features, arrays['head'])
+            if array.shape != shapes.get(name, (n,)):
+                raise CacheError(f'{self.cache_dir / info.shard}: {name} rows {info.offset}..'
+                                 f'{info.offset + n} have shape {array.shape}; the shard does '
+                                 f'not match the index')
+        features = FeatureBatch(*(arrays[name] for name in FEATURE_TENSORS))
+        return CachedDialog(info, features,
+                            {s: arrays[target_tensor(s)] for s in self.targets},
+                            {s: arrays[valid_tensor(s)] for s in self.targets},
+                            arrays['mask/utterance'], arrays['mask/window'])
 
-
-def _clean_vad(sample: ListenerSample) -> Optional[List[float]]:
-    if sample.vad is None or not all(math.isfinite(v) for v in sample.vad):
-        return None
-    return [float(v) for v in sample.vad]
+    def load_audio(self, i: int) -> np.ndarray:
+        """Return the audio of dialog ``i`` (float32, ``n_frames * hop`` samples)."""
+        info = self.dialogs[i]
+        hop = self.feature_config.hop_length
+        rows = slice(info.offset * hop, (info.offset + info.n_frames) * hop)
+        pcm = self._read(info, (AUDIO_TENSOR,), rows)[AUDIO_TENSOR]
+        return pcm.astype(np.float32) / _PCM_SCALE
 
 
 class _ShardWriter:
-    """Buffers utterances and writes ``shard-XXXXX.safetensors`` files of bounded size."""
+    """Buffers dialogs and writes ``shard-XXXXX.safetensors`` files of bounded size."""
 
     def __init__(self, cache_dir: Path, shard_frames: int) -> None:
         self.cache_dir = cache_dir
         self.shard_frames = shard_frames
         self.shards: List[Dict[str, Any]] = []
-        self._buffer: Dict[str, List[np.ndarray]] = {name: [] for name in SHARD_TENSORS}
+        self._buffer: Dict[str, List[np.ndarray]] = {}
         self._rows = 0
 
     @property
     def current(self) -> str:
         return f'shard-{len(self.shards):05d}.safetensors'
 
-    def add(self, features: FeatureBatch, head: np.ndarray) -> int:
-        """Append one utterance and return its offset in the current shard."""
+    def add(self, tensors: Dict[str, np.ndarray], n_frames: int) -> int:
+        """Append one dialog's tensors and return its offset in the current shard."""
         offset = self._rows
-        for name, array in zip(SHARD_TENSORS, (features.log_mel, features.energy_db,
-                                               features.f0_hz, features.voicing, head)):
-            self._buffer[name].append(np.asarray(array, dtype=np.float32))
-        self._rows += len(features)
+        for name, array in tensors.items():
+            self._buffer.setdefault(name, []).append(array)
+        self._rows += n_frames
         return offset
 
     def flush(self, final: bool = False) -> None:
@@ -215,72 +250,85 @@ class _ShardWriter:
         save_file(tensors, str(self.cache_dir / self.current),
                   metadata={'format': FORMAT_NAME, 'version': str(FORMAT_VERSION)})
         self.shards.append({'file': self.current, 'n_frames': self._rows})
-        self._buffer = {name: [] for name in SHARD_TENSORS}
+        self._buffer = {}
         self._rows = 0
 
 
-def prepare_cache(root: Path, cache_dir: Path, config: Optional[IemocapConfig] = None,
-                  sessions: Iterable[int] = SESSIONS, shard_frames: int = 200_000,
+def _stream_tensors(stream: DialogStream, config: FeatureConfig) -> Dict[str, np.ndarray]:
+    """Return the shard tensors of one dialog stream."""
+    features = extract_features(stream.audio, config)
+    n = stream.n_frames
+    if len(features) != n:
+        raise RuntimeError(f'{stream.dialog_id}: {len(features)} feature frames for {n} '
+                           f'stream frames')
+    tensors = {name: np.asarray(getattr(features, name), dtype=np.float32)
+               for name in FEATURE_TENSORS}
+    for name, values in stream.targets.items():
+        tensors[target_tensor(name)] = np.asarray(values, dtype=np.float32)
+        tensors[valid_tensor(name)] = np.asarray(stream.valid[name], dtype=bool)
+    tensors['mask/utterance'] = np.asarray(stream.utterance, dtype=bool)
+    tensors['mask/window'] = np.asarray(stream.window, dtype=bool)
+    pcm = np.clip(np.round(stream.audio[:n * stream.hop_length] * _PCM_SCALE), -32768, 32767)
+    tensors[AUDIO_TENSOR] = pcm.astype(np.int16)
+    return tensors
+
+
+def prepare_cache(source: DialogSource, cache_dir: Path, shard_frames: int = 200_000,
                   force: bool = False, progress: bool = True,
                   out: Optional[TextIO] = None) -> FeatureCache:
     """
-    Extract the features of every listener sample once and store them under ``cache_dir``.
+    Extract the features of every dialog stream of ``source`` once, into ``cache_dir``.
 
-    Skips the work when ``cache_dir`` already holds a valid index prepared from the same
-    release folder, sessions and :class:`IemocapConfig` (unless ``force``).  Shows a tqdm
-    bar over dialogs and prints the per-session summary table to ``out`` (stdout).
+    Skips the work when ``cache_dir`` already holds a valid index prepared from a source with
+    the same :meth:`~listener_head_ros.data.source.DialogSource.describe` (unless ``force``).
+    Shows a tqdm bar over dialogs and prints the source's summary table to ``out`` (stdout).
     """
-    config = config if config is not None else IemocapConfig()
-    sessions = sorted({int(s) for s in sessions})
     out = out if out is not None else sys.stdout
     cache_dir = Path(cache_dir)
-    source = _source(root, sessions, config)
+    identity = json.loads(json.dumps(source.describe()))  # as the index will hold it
     if not force:
         try:
             cache = FeatureCache(cache_dir)
         except CacheError:
             cache = None
-        if cache is not None and cache._index.get('source') == source:
-            print(f'feature cache at {cache_dir} is up to date '
-                  f'({len(cache)} utterances); its preparation summary:', file=out)
-            print(cache.report.format_table(), file=out)
+        if cache is not None and cache.source == identity:
+            print(f'feature cache at {cache_dir} is up to date ({len(cache)} dialogs); its '
+                  f'preparation summary:', file=out)
+            print(cache.summary, file=out)
             return cache
-    dialogs = find_dialogs(root, sessions)
+    total = len(source.dialog_ids())
     cache_dir.mkdir(parents=True, exist_ok=True)
     (cache_dir / INDEX_FILE).unlink(missing_ok=True)
     for stale in cache_dir.glob('shard-*.safetensors'):
         stale.unlink()
-    report = PreparationReport()
-    for session in sessions:
-        report.session(session)
+    config = source.feature_config
     writer = _ShardWriter(cache_dir, shard_frames)
     entries: List[Dict[str, Any]] = []
-    bar = tqdm(dialogs, desc='IEMOCAP features', unit='dialog', disable=not progress)
-    for dialog in bar:
-        for sample in iter_dialog_samples(dialog, config, report):
-            features = extract_features(sample.audio, config.features)
-            if len(features) != sample.head.shape[0]:
-                raise RuntimeError(f'{sample.utterance_id}: {len(features)} feature frames '
-                                   f'but {sample.head.shape[0]} head frames')
-            offset = writer.add(features, sample.head)
-            entries.append(asdict(CachedUtteranceInfo(
-                utterance_id=sample.utterance_id, session=sample.session, dialog=sample.dialog,
-                listener=sample.listener, speaker=sample.speaker, emotion=sample.emotion,
-                vad=_clean_vad(sample), start=sample.start, end=sample.end,
-                n_frames=len(features), shard=writer.current, offset=offset)))
-            writer.flush()
-        bar.set_postfix(utterances=len(entries))
+    bar = tqdm(source.dialogs(), total=total, desc=f'{source.name} features', unit='dialog',
+               disable=not progress)
+    for stream in bar:
+        missing = sorted(set(source.targets) - set(stream.targets))
+        if missing:
+            raise RuntimeError(f'{stream.dialog_id} lacks the target streams {missing}')
+        offset = writer.add(_stream_tensors(stream, config), stream.n_frames)
+        entries.append(CachedDialogInfo(
+            stream.dialog_id, stream.group, stream.n_frames, writer.current, offset,
+            stream.turns, stream.segments, stream.meta).to_dict())
+        writer.flush()
+        bar.set_postfix(frames=sum(e['n_frames'] for e in entries))
     writer.flush(final=True)
-    fcfg = config.features
     index = {
-        'format': FORMAT_NAME, 'version': FORMAT_VERSION, 'source': source,
-        'frame_rate_hz': fcfg.sample_rate / fcfg.hop_length, 'hop_length': fcfg.hop_length,
-        'head_axes': list(HEAD_AXES), 'head_units': 'rad', 'tensors': list(SHARD_TENSORS),
-        'shards': writer.shards, 'utterances': entries, 'report': report.to_dict()}
+        'format': FORMAT_NAME, 'version': FORMAT_VERSION, 'source': identity,
+        'features': asdict(config), 'frame_rate_hz': config.sample_rate / config.hop_length,
+        'streams': {name: {'channels': list(get_stream(name).channels),
+                           'units': get_stream(name).units} for name in source.targets},
+        'split': source.split.to_dict(), 'floors': source.floors(),
+        'shards': writer.shards, 'dialogs': entries, 'report': source.report(),
+        'summary': source.summary_table()}
     tmp = cache_dir / f'{INDEX_FILE}.tmp'
     tmp.write_text(json.dumps(index, indent=1), encoding='utf-8')
     os.replace(tmp, cache_dir / INDEX_FILE)
-    print(f'prepared {len(entries)} listener utterances in {len(writer.shards)} shard(s) '
-          f'at {cache_dir}', file=out)
-    print(report.format_table(), file=out)
+    print(f'prepared {len(entries)} dialog streams ({sum(e["n_frames"] for e in entries)} '
+          f'frames) in {len(writer.shards)} shard(s) at {cache_dir}', file=out)
+    print(index['summary'], file=out)
     return FeatureCache(cache_dir)

@@ -1,5 +1,5 @@
 """
-IEMOCAP listener samples: the speaker's audio paired with the marker wearer's head motion.
+IEMOCAP as dialog streams: the interlocutor's audio and the marker wearer's head, whole dialogs.
 
 Layout parsed (the real release, ``IEMOCAP_full_release``)::
 
@@ -11,9 +11,9 @@ Layout parsed (the real release, ``IEMOCAP_full_release``)::
 
 Roles.  In a dialog name ``Ses01F_...`` the letter after the session number is the actor who
 wore the motion-capture markers: the *listener* of this package.  In an utterance id
-``..._M000`` the letter before the index is the actor who *speaks*.  A listener sample is an
-utterance spoken by the other actor, paired with the marker wearer's head over its span.  The
-wearer's own turns are not listener samples.  Transcription lines that are not
+``..._M000`` the letter before the index is the actor who *speaks*.  The other actor is the
+*interlocutor*: the listener hears them, and each of their utterances is a listener sample
+(:class:`~listener_head_ros.data.source.Segment`).  Transcription lines that are not
 ``<id> [start-end]: text`` with an ``F``/``M`` speaker (``M: breathing``, ``..._MXX0`` ids,
 headers, blank lines) are skipped and counted.  Files whose names start with ``.`` (macOS
 resource forks found in some copies of the release) are ignored.
@@ -22,37 +22,51 @@ Naming exception.  The wav, transcription and EmoEvaluation files of ``Ses05M_sc
 pair with ``MOCAP_head/Ses05M_script01_1.txt``; :data:`MOCAP_ALIASES` lists it, and an alias
 is used only when no mocap file has the dialog's own name.
 
-Audio channel.  Which channel of the stereo dialog wav carries which actor is not documented
-in the release, so it is a parameter (:attr:`IemocapConfig.speaker_channel`): ``'mix'`` (the
-default: the mean of both channels, correct whatever the channel assignment, at the cost of
-the listener's own crosstalk), ``'left'``/``'right'`` (always that channel), or
-``'speaker'`` (the speaker's channel, with the female actor on
-:attr:`IemocapConfig.female_channel`, default ``'left'``; the synthetic corpus of
-:mod:`listener_head_ros.data.synthetic_iemocap` follows that rule; check it by ear on the
-real release before relying on it).
+Dialog streams.  :class:`IemocapSource` implements :class:`~listener_head_ros.data.source.
+DialogSource`: one stream per dialog with a wav and a mocap file, in the group of its session
+(leave-one-session-out).  Its audio is the whole dialog as the listener hears it; its target
+``head`` is the marker wearer's head at every model frame, with a validity mask; its
+``utterance``/``window`` masks and segments follow :mod:`listener_head_ros.data.windows` with
+:attr:`IemocapConfig.tail_seconds`.  :func:`iter_listener_samples` gives the Active Listener
+protocol's per-utterance view of the same streams.
+
+Audio channel.  :attr:`IemocapConfig.speaker_channel` (default
+:data:`DEFAULT_SPEAKER_CHANNEL`, also the bag converter's default, so that a model is trained
+and evaluated on the same audio): ``'speaker'`` is the interlocutor's channel for the whole
+dialog, with the female actor on :attr:`IemocapConfig.female_channel` (default ``'left'``; the
+synthetic corpus of :mod:`listener_head_ros.data.synthetic_iemocap` follows that rule; the
+release does not document it, so check it by ear before relying on it); ``'mix'`` is the mean
+of both channels (right whatever the assignment, at the cost of the listener's own voice);
+``'left'``/``'right'`` always that channel.
 
 Head pose.  The mocap columns are ``pitch, roll, yaw`` in degrees at 120 fps; they are
 reordered to this package's ``(roll, pitch, yaw)`` (``HeadPose`` order, REP-103 names) with
 the signs kept as recorded (:attr:`IemocapConfig.axis_signs` flips axes if a robot profile
 needs it), converted to radians and expressed relative to the marker wearer's neutral pose:
 the per-axis median over every valid mocap frame of the whole dialog.  The head of model
-frame ``i`` is the linear interpolation of the mocap track at
-``t_i = s0 / sr + (i + 1) * hop / sr`` (``s0`` the utterance's first sample), the end of the
-hop, matching the causal frames of :func:`listener_head_ros.features.extract_features`.
-A sample has ``T = len(audio) // hop`` frames.  The mocap ``Time`` column is taken as seconds
-since the start of the dialog wav; rows with a non-finite time are ignored.
+frame ``i`` is the linear interpolation of the mocap track at ``t_i = (i + 1) * hop / sr``,
+the end of the hop, matching the causal frames of
+:func:`listener_head_ros.features.extract_features`.  The mocap ``Time`` column is taken as
+seconds since the start of the dialog wav; rows with a non-finite time are ignored.
 
 NaN policy.  Mocap rows with a NaN angle (and missing rows) are gaps.  A frame whose two
 bracketing valid mocap rows are separated by missing rows is *interpolated* linearly across
 the gap when the missing span is at most :attr:`IemocapConfig.max_gap_seconds`, and counted
-in :attr:`SessionStats.interpolated_frames`.  An utterance that needs a longer gap, or head
-data before the first / after the last valid row, is dropped whole with reason
-``'nan_gap'``.  Every dropped utterance is counted in :attr:`SessionStats.dropped` by reason.
+in :attr:`SessionStats.interpolated_frames`.  A frame that needs a longer gap, or lies before
+the first / after the last valid row, is *invalid*: its head is 0 and its validity mask
+false, so it counts in no loss and no figure.  A listener sample (segment) with an invalid
+frame inside its utterance is left out of the figures whole, as the Active Listener protocol
+drops it (reasons ``'nan_gap'``/``'outside_mocap'``); its window's valid frames still train.
+Every segment left out is counted in :attr:`SessionStats.dropped` by reason.
+
+Reference floors.  A corpus may ship ``<release>/`` :data:`FLOORS_FILE` (the synthetic
+generator writes one); :meth:`IemocapSource.floors` passes it on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+import json
 from pathlib import Path
 import re
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -61,15 +75,22 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from listener_head_ros.data.source import (
+    DialogSource, DialogStream, INTERLOCUTOR, LEAVE_ONE_GROUP_OUT, LISTENER, SplitScheme, Turn)
+from listener_head_ros.data.windows import (
+    DEFAULT_TAIL_SECONDS, listening_segments, segment_masks)
 from listener_head_ros.features import FeatureConfig
+from listener_head_ros.streams import HEAD
 
 SESSIONS: Tuple[int, ...] = (1, 2, 3, 4, 5)
 MOCAP_FPS = 120.0
 MOCAP_ALIASES: Dict[str, str] = {'Ses05M_script01_1b': 'Ses05M_script01_1'}
-HEAD_AXES: Tuple[str, str, str] = ('roll', 'pitch', 'yaw')
-SPEAKER_CHANNELS: Tuple[str, ...] = ('mix', 'left', 'right', 'speaker')
+HEAD_AXES: Tuple[str, ...] = HEAD.channels
+SPEAKER_CHANNELS: Tuple[str, ...] = ('speaker', 'mix', 'left', 'right')
+DEFAULT_SPEAKER_CHANNEL = 'speaker'  # the interlocutor's channel: training and bags alike
 DROP_REASONS: Tuple[str, ...] = (
-    'missing_wav', 'missing_mocap', 'outside_wav', 'outside_mocap', 'nan_gap', 'too_short')
+    'missing_wav', 'missing_mocap', 'outside_audio', 'outside_mocap', 'nan_gap', 'too_short')
+FLOORS_FILE = 'reference_floors.json'
 
 _DIALOG_RE = re.compile(r'^Ses(?P<session>\d{2})(?P<wearer>[FM])_\S+$')
 _UTTERANCE_RE = re.compile(
@@ -87,10 +108,11 @@ class IemocapConfig:
     """How listener samples are cut from the release (see the module docstring)."""
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    speaker_channel: str = 'mix'  # 'mix' | 'left' | 'right' | 'speaker'
+    speaker_channel: str = DEFAULT_SPEAKER_CHANNEL  # 'speaker' | 'mix' | 'left' | 'right'
     female_channel: str = 'left'  # the female actor's channel for speaker_channel='speaker'
     max_gap_seconds: float = 0.25  # longest mocap gap that is interpolated
-    min_seconds: float = 0.5  # shorter utterances are dropped ('too_short')
+    min_seconds: float = 0.5  # shorter utterances are left out of the figures ('too_short')
+    tail_seconds: float = DEFAULT_TAIL_SECONDS  # longest listening-window tail
     axis_signs: Tuple[float, float, float] = (1.0, 1.0, 1.0)  # roll, pitch, yaw
     mocap_fps: float = MOCAP_FPS
 
@@ -101,8 +123,10 @@ class IemocapConfig:
         if self.female_channel not in ('left', 'right'):
             raise ValueError(f"female_channel must be 'left' or 'right', "
                              f'not {self.female_channel!r}')
-        if self.max_gap_seconds < 0.0 or self.min_seconds < 0.0 or self.mocap_fps <= 0.0:
-            raise ValueError('max_gap_seconds and min_seconds must be >= 0, mocap_fps > 0')
+        if min(self.max_gap_seconds, self.min_seconds, self.tail_seconds) < 0.0 or (
+                self.mocap_fps <= 0.0):
+            raise ValueError('max_gap_seconds, min_seconds and tail_seconds must be >= 0, '
+                             'mocap_fps > 0')
         if len(self.axis_signs) != 3:
             raise ValueError('axis_signs needs three values (roll, pitch, yaw)')
 
@@ -166,16 +190,16 @@ class DialogFiles:
 
 @dataclass
 class ListenerSample:
-    """One listener sample: the speaker's audio and the listener's head over the same span."""
+    """One listener sample of the protocol: a slice of a dialog stream over one utterance."""
 
     utterance_id: str
     session: int
     dialog: str
     listener: str  # 'F' or 'M': the marker wearer
     speaker: str  # the other actor
-    start: float  # seconds since the start of the dialog wav (of the first audio sample)
-    end: float
-    audio: np.ndarray  # (n,) float32 mono at features.sample_rate
+    start: float  # seconds since the start of the dialog wav, of the first frame's hop start
+    end: float  # seconds, of the last frame's end
+    audio: np.ndarray  # (n,) float32 mono: the hops of the utterance's frames
     head: np.ndarray  # (T, 3) float32 roll, pitch, yaw in radians, T = n // hop
     emotion: Optional[str] = None
     vad: Optional[Tuple[float, float, float]] = None  # valence, activation, dominance
@@ -187,32 +211,32 @@ class ListenerSample:
 class SessionStats:
     """Counts for one session of a preparation run."""
 
-    dialogs: int = 0
-    utterances: int = 0  # listener samples kept
-    frames: int = 0
-    seconds: float = 0.0
+    dialogs: int = 0  # dialog streams produced
+    utterances: int = 0  # listener samples (segments) that count in the figures
+    frames: int = 0  # model frames of the dialog streams
+    seconds: float = 0.0  # audio of the dialog streams
+    valid_frames: int = 0  # frames with a valid head
     interpolated_frames: int = 0
+    utterance_frames: int = 0  # frames of the counted utterances
+    window_frames: int = 0  # frames of the counted listening windows
     skipped_lines: int = 0  # transcription lines that are not listener/speaker utterances
-    dropped: Dict[str, int] = field(default_factory=dict)  # reason -> utterances
+    dropped: Dict[str, int] = field(default_factory=dict)  # reason -> utterances left out
 
     @property
     def hours(self) -> float:
-        """Return the kept audio duration in hours."""
+        """Return the dialog streams' audio duration in hours."""
         return self.seconds / 3600.0
 
     @property
     def n_dropped(self) -> int:
-        """Return the number of dropped utterances, all reasons together."""
+        """Return the number of utterances left out, all reasons together."""
         return sum(self.dropped.values())
 
     def add(self, other: 'SessionStats') -> None:
         """Accumulate the counts of ``other`` into this one."""
-        self.dialogs += other.dialogs
-        self.utterances += other.utterances
-        self.frames += other.frames
-        self.seconds += other.seconds
-        self.interpolated_frames += other.interpolated_frames
-        self.skipped_lines += other.skipped_lines
+        for name, value in asdict(other).items():
+            if name != 'dropped':
+                setattr(self, name, getattr(self, name) + value)
         for reason, n in other.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + n
 
@@ -237,14 +261,18 @@ class PreparationReport:
     def format_table(self) -> str:
         """Return a plain-text summary table, one row per session plus the total."""
         header = (f"{'session':>7} {'dialogs':>7} {'utts':>6} {'hours':>7} {'frames':>9} "
-                  f"{'interp':>7} {'dropped':>7}  reasons")
+                  f"{'valid':>6} {'utt_h':>6} {'win_h':>6} {'interp':>7} {'dropped':>7}  "
+                  f"reasons")
         rows = [header, '-' * len(header)]
         items = [(str(s), self.sessions[s]) for s in sorted(self.sessions)]
         for name, st in items + [('total', self.total())]:
             reasons = ', '.join(f'{r}={n}' for r, n in sorted(st.dropped.items()) if n)
+            valid = f'{100.0 * st.valid_frames / st.frames:5.1f}%' if st.frames else '     -'
+            rate = 3600.0 * st.frames / st.seconds if st.seconds else 1.0
             rows.append(f'{name:>7} {st.dialogs:>7} {st.utterances:>6} {st.hours:>7.3f} '
-                        f'{st.frames:>9} {st.interpolated_frames:>7} {st.n_dropped:>7}  '
-                        f'{reasons or "-"}')
+                        f'{st.frames:>9} {valid:>6} {st.utterance_frames / rate:>6.3f} '
+                        f'{st.window_frames / rate:>6.3f} {st.interpolated_frames:>7} '
+                        f'{st.n_dropped:>7}  {reasons or "-"}')
         return '\n'.join(rows)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -330,6 +358,16 @@ def read_mocap_head(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     return times_arr, angles_arr
 
 
+@dataclass
+class HeadSamples:
+    """A head track sampled at model frames under the NaN policy."""
+
+    head: np.ndarray  # (T, 3) float32 radians relative to the neutral; 0 where invalid
+    valid: np.ndarray  # (T,) bool
+    interpolated: np.ndarray  # (T,) bool: valid, bridged across missing rows
+    outside: np.ndarray  # (T,) bool: before the first or after the last mocap row
+
+
 class HeadTrack:
     """
     A dialog's head track, ready to be sampled at model frame times.
@@ -350,29 +388,23 @@ class HeadTrack:
         self._max_gap = config.max_gap_seconds
         self._signs = np.asarray(config.axis_signs, dtype=np.float64)
 
-    def sample(self, frame_times: np.ndarray) -> Tuple[Optional[np.ndarray], int, str]:
-        """
-        Return ``(head (T, 3) float32 radians, interpolated frames, drop reason)``.
-
-        ``head`` is None and the reason one of ``'outside_mocap'``/``'nan_gap'`` when the
-        frames cannot be sampled under the NaN policy; otherwise the reason is ``''``.
-        """
+    def sample(self, frame_times: np.ndarray) -> HeadSamples:
+        """Return the head at ``frame_times`` (seconds), with validity under the NaN policy."""
         t = np.asarray(frame_times, dtype=np.float64)
-        if not t.size:
-            return np.zeros((0, 3), dtype=np.float32), 0, ''
-        if not (self.first_time <= t[0] and t[-1] <= self.last_time):
-            return None, 0, 'outside_mocap'
+        outside = ~((self.first_time <= t) & (t <= self.last_time))
         vt = self.times
-        if vt.size < 2 or t[0] < vt[0] or t[-1] > vt[-1]:
-            return None, 0, 'nan_gap'
+        if vt.size < 2:
+            none = np.zeros(t.size, dtype=bool)
+            return HeadSamples(np.zeros((t.size, 3), np.float32), none, none, outside)
         k = np.clip(np.searchsorted(vt, t, side='right'), 1, vt.size - 1)
         missing = (vt[k] - vt[k - 1]) - self._period  # seconds of missing rows in the bracket
-        if np.any(missing > self._max_gap + 1e-9):
-            return None, 0, 'nan_gap'
-        interpolated = int(np.count_nonzero(missing > 0.5 * self._period))
+        valid = (~outside & (t >= vt[0]) & (t <= vt[-1])
+                 & (missing <= self._max_gap + 1e-9))
         head = np.stack([np.interp(t, vt, self.angles_deg[:, a]) for a in range(3)], axis=1)
         head = np.deg2rad((head - self.neutral_deg) * self._signs)
-        return head.astype(np.float32), interpolated, ''
+        head[~valid] = 0.0
+        return HeadSamples(head.astype(np.float32), valid, valid & (missing > 0.5 * self._period),
+                           outside)
 
 
 def resolve_root(root: Path) -> Path:
@@ -429,56 +461,114 @@ def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
     return data
 
 
-def iter_dialog_samples(dialog: DialogFiles, config: IemocapConfig,
-                        report: Optional[PreparationReport] = None) -> Iterator[ListenerSample]:
-    """Yield the listener samples of one dialog, counting into ``report`` if given."""
+def _turns(utterances: List[Utterance], wearer: str,
+           emotions: Dict[str, EmotionLabel]) -> List[Turn]:
+    turns = []
+    for utt in utterances:
+        speaker = parse_utterance_id(utt.utterance_id).speaker
+        label = emotions.get(utt.utterance_id)
+        vad = [label.valence, label.activation, label.dominance] if label else None
+        meta = {'emotion': label.label if label else None,
+                'vad': vad if vad and all(np.isfinite(vad)) else None, 'text': utt.text}
+        turns.append(Turn(utt.utterance_id, speaker, LISTENER if speaker == wearer
+                          else INTERLOCUTOR, utt.start, utt.end, meta))
+    return turns
+
+
+def _count(stats: SessionStats, reason: str, n: int = 1) -> None:
+    stats.dropped[reason] = stats.dropped.get(reason, 0) + n
+
+
+def dialog_stream(dialog: DialogFiles, config: IemocapConfig,
+                  report: Optional[PreparationReport] = None) -> Optional[DialogStream]:
+    """Return the stream of one dialog (None without wav or mocap), counting into ``report``."""
+    return _stream_and_head(dialog, config, report)[0]
+
+
+def _stream_and_head(dialog: DialogFiles, config: IemocapConfig,
+                     report: Optional[PreparationReport]
+                     ) -> Tuple[Optional[DialogStream], Optional[HeadSamples]]:
     stats = (report if report is not None else PreparationReport()).session(dialog.session)
-    stats.dialogs += 1
     utterances, skipped = parse_transcription(dialog.transcription)
     stats.skipped_lines += skipped
-    # The wearer's own turns are not listener samples.
-    listened = [(utt, parse_utterance_id(utt.utterance_id).speaker) for utt in utterances
-                if parse_utterance_id(utt.utterance_id).speaker != dialog.wearer]
+    emotions = parse_emo_evaluation(dialog.emo_evaluation) if dialog.emo_evaluation else {}
+    turns = _turns(utterances, dialog.wearer, emotions)
     missing = 'missing_wav' if dialog.wav is None else (
         'missing_mocap' if dialog.mocap is None else '')
     if missing:
+        listened = sum(t.role == INTERLOCUTOR for t in turns)
         if listened:
-            stats.dropped[missing] = stats.dropped.get(missing, 0) + len(listened)
-        return
-    emotions = parse_emo_evaluation(dialog.emo_evaluation) if dialog.emo_evaluation else {}
+            _count(stats, missing, listened)
+        return None, None
     fcfg = config.features
     sr, hop = fcfg.sample_rate, fcfg.hop_length
+    interlocutor = 'M' if dialog.wearer == 'F' else 'F'
     wav = _read_wav(dialog.wav, sr)
+    n_frames = wav.shape[0] // hop
+    audio = np.ascontiguousarray(_channel(wav[:n_frames * hop], interlocutor, config),
+                                 dtype=np.float32)
     track = HeadTrack(*read_mocap_head(dialog.mocap), config)
-    for utt, speaker in listened:
-        s0, s1 = int(round(utt.start * sr)), int(round(utt.end * sr))
-        reason = ''
-        if s1 > wav.shape[0] + hop:
-            reason = 'outside_wav'
-        s1 = min(s1, wav.shape[0])
-        n_frames = (s1 - s0) // hop
-        if not reason and (n_frames < 1 or (s1 - s0) < config.min_seconds * sr):
-            reason = 'too_short'
-        head, interpolated = None, 0
-        if not reason:
-            frame_times = (s0 + hop * np.arange(1, n_frames + 1)) / sr
-            head, interpolated, reason = track.sample(frame_times)
-        if reason:
-            stats.dropped[reason] = stats.dropped.get(reason, 0) + 1
+    head = track.sample(hop * np.arange(1, n_frames + 1) / sr)
+    segments = listening_segments(turns, n_frames, sr, hop, config.tail_seconds,
+                                  config.min_seconds)
+    for i, seg in enumerate(segments):
+        if not seg.excluded and head.outside[seg.utterance].any():
+            segments[i] = replace(seg, excluded='outside_mocap')
+        elif not seg.excluded and not head.valid[seg.utterance].all():
+            segments[i] = replace(seg, excluded='nan_gap')
+    utterance, window = segment_masks(segments, n_frames)
+    stats.dialogs += 1
+    stats.frames += n_frames
+    stats.seconds += n_frames * hop / sr
+    stats.valid_frames += int(head.valid.sum())
+    stats.interpolated_frames += int(head.interpolated.sum())
+    for seg in segments:
+        if seg.excluded:
+            _count(stats, seg.excluded)
             continue
-        audio = np.ascontiguousarray(_channel(wav[s0:s0 + n_frames * hop], speaker, config),
-                                     dtype=np.float32)
-        label = emotions.get(utt.utterance_id)
         stats.utterances += 1
-        stats.frames += n_frames
-        stats.seconds += n_frames * hop / sr
-        stats.interpolated_frames += interpolated
+        stats.utterance_frames += seg.end - seg.start
+        stats.window_frames += int(head.valid[seg.window].sum())
+    return DialogStream(
+        dialog_id=dialog.name, group=str(dialog.session), audio=audio, sample_rate=sr,
+        hop_length=hop, targets={HEAD.name: head.head}, valid={HEAD.name: head.valid},
+        utterance=utterance, window=window, segments=segments, turns=turns,
+        meta={'session': dialog.session, 'listener': dialog.wearer,
+              'interlocutor': interlocutor}), head
+
+
+def listener_samples(stream: DialogStream, interpolated: Optional[np.ndarray] = None
+                     ) -> Iterator[ListenerSample]:
+    """
+    Yield the protocol's listener samples of a stream: its counted segments' utterances.
+
+    ``interpolated`` (T,) marks the frames bridged across mocap gaps, to count them.
+    """
+    hop, sr = stream.hop_length, stream.sample_rate
+    interpolated = (interpolated if interpolated is not None
+                    else np.zeros(stream.n_frames, dtype=bool))
+    turns = {t.utterance_id: t for t in stream.turns}
+    for seg in stream.segments:
+        if seg.excluded:
+            continue
+        turn = turns[seg.utterance_id]
+        vad = turn.meta.get('vad')
         yield ListenerSample(
-            utterance_id=utt.utterance_id, session=dialog.session, dialog=dialog.name,
-            listener=dialog.wearer, speaker=speaker, start=s0 / sr, end=(s0 + n_frames * hop) / sr,
-            audio=audio, head=head, emotion=label.label if label else None,
-            vad=(label.valence, label.activation, label.dominance) if label else None,
-            text=utt.text, interpolated_frames=interpolated)
+            utterance_id=seg.utterance_id, session=int(stream.meta['session']),
+            dialog=stream.dialog_id, listener=stream.meta['listener'], speaker=turn.speaker,
+            start=seg.start * hop / sr, end=seg.end * hop / sr,
+            audio=stream.audio[seg.start * hop:seg.end * hop],
+            head=stream.targets[HEAD.name][seg.utterance], emotion=turn.meta.get('emotion'),
+            vad=tuple(vad) if vad else None, text=turn.meta.get('text', ''),
+            interpolated_frames=int(interpolated[seg.utterance].sum()))
+
+
+def iter_dialog_samples(dialog: DialogFiles, config: IemocapConfig,
+                        report: Optional[PreparationReport] = None) -> Iterator[ListenerSample]:
+    """Yield the listener samples of one dialog, counting into ``report`` if given."""
+    stream, head = _stream_and_head(dialog, config, report)
+    if stream is not None:
+        yield from listener_samples(stream, head.interpolated)
 
 
 def iter_listener_samples(root: Path, sessions: Iterable[int] = SESSIONS,
@@ -494,3 +584,64 @@ def iter_listener_samples(root: Path, sessions: Iterable[int] = SESSIONS,
     config = config if config is not None else IemocapConfig()
     for dialog in find_dialogs(root, sessions):
         yield from iter_dialog_samples(dialog, config, report)
+
+
+class IemocapSource(DialogSource):
+    """The IEMOCAP release (or a corpus in its layout) as dialog streams, one group a session."""
+
+    name = 'iemocap'
+
+    def __init__(self, root: Path, config: Optional[IemocapConfig] = None,
+                 sessions: Iterable[int] = SESSIONS) -> None:
+        self.root = resolve_root(root)
+        self.config = config if config is not None else IemocapConfig()
+        self.sessions = tuple(sorted({int(s) for s in sessions}))
+        self.preparation = PreparationReport()
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        """Return the feature settings of :attr:`config`."""
+        return self.config.features
+
+    @property
+    def targets(self) -> Tuple[str, ...]:
+        """Return the one target stream: the marker wearer's head."""
+        return (HEAD.name,)
+
+    @property
+    def split(self) -> SplitScheme:
+        """Return leave-one-session-out over the selected sessions."""
+        return SplitScheme(LEAVE_ONE_GROUP_OUT, tuple(str(s) for s in self.sessions))
+
+    def describe(self) -> Dict[str, Any]:
+        """Return the release folder, sessions, settings and shipped floors."""
+        return {'name': self.name, 'root': str(self.root.resolve()),
+                'sessions': list(self.sessions), 'config': self.config.to_dict(),
+                'floors': self.floors()}
+
+    def dialog_ids(self) -> List[str]:
+        """Return the dialogs of the selected sessions (by transcription file)."""
+        return [d.name for d in find_dialogs(self.root, self.sessions)]
+
+    def dialogs(self) -> Iterator[DialogStream]:
+        """Yield the stream of every dialog with a wav and a mocap file."""
+        self.preparation = PreparationReport()
+        for session in self.sessions:
+            self.preparation.session(session)
+        for dialog in find_dialogs(self.root, self.sessions):
+            stream = dialog_stream(dialog, self.config, self.preparation)
+            if stream is not None:
+                yield stream
+
+    def report(self) -> Dict[str, Any]:
+        """Return the per-session counts of the last pass."""
+        return self.preparation.to_dict()
+
+    def summary_table(self) -> str:
+        """Return the per-session table of the last pass."""
+        return self.preparation.format_table()
+
+    def floors(self) -> Optional[Dict[str, Any]]:
+        """Return the contents of the release folder's :data:`FLOORS_FILE`, if any."""
+        path = self.root / FLOORS_FILE
+        return json.loads(path.read_text(encoding='utf-8')) if path.is_file() else None

@@ -5,53 +5,60 @@ Synthetic IEMOCAP: the exact release layout and file formats, with a planted lis
 (16 kHz stereo PCM-16, the female actor on the left channel and the male actor on the
 right), ``transcriptions/``, ``EmoEvaluation/`` and ``MOCAP_head/`` (the marker wearer's
 head at 120 fps in degrees, columns ``Frame Time pitch roll yaw tra_x tra_y tra_z``), so
-that :mod:`listener_head_ros.data.iemocap` is exercised as on the real release.  Session 5
-reproduces the release's naming exception: the male wearer's first scripted dialog is
-``Ses05M_script01_1b`` with ``MOCAP_head/Ses05M_script01_1.txt``.
+that :mod:`listener_head_ros.data.iemocap` is exercised as on the real release, plus
+``reference_floors.json`` (:data:`~listener_head_ros.data.iemocap.FLOORS_FILE`: the Bayes
+floor and the neutral pose's MAE of each figure).  Session 5 reproduces the release's naming
+exception: the male wearer's first scripted dialog is ``Ses05M_script01_1b`` with
+``MOCAP_head/Ses05M_script01_1.txt``.
 
 Speech.  Each turn is one utterance: ``lead_seconds`` of silence, 1..3 phrases separated
-by pauses, then ``tail_seconds`` of silence.  A phrase is a harmonic source (12 harmonics,
-1/k roll-off) with a declining, accented f0 contour whose last syllable falls to
+by pauses, then ``closing_silence_seconds`` of silence (inside the transcribed span); turns
+are separated by ``turn_gap_seconds`` of silence.  A phrase is a harmonic source (12
+harmonics, 1/k roll-off) with a declining, accented f0 contour whose last syllable falls to
 ``final_f0_ratio`` of the speaker's base pitch (the low-pitch phrase-end cue), shaped by a
-syllable-rate amplitude envelope that never reaches silence inside a phrase, plus
-aspiration noise; a -70 dBFS noise floor covers both channels.  Utterance starts lie on a
-0.5 ms grid (exact in the 4-decimal transcription, 8 samples at 16 kHz), and phrase onsets
-and ends on the ``hop_samples`` grid counted from the utterance's first sample, so every
-planted event falls exactly on a model frame boundary: sub-frame timing ambiguity would
-otherwise add to the floor.
+syllable-rate amplitude envelope that never reaches silence inside a phrase, plus aspiration
+noise; a -70 dBFS noise floor covers both channels.  Utterances start on a grid of 8 model
+hops counted from the start of the dialog (``8 * 533 / 16000`` s is exact with the
+transcription's 4 decimals), and phrase onsets and ends on the ``hop_samples`` grid, so every
+planted event falls exactly on a model frame boundary of the dialog stream: sub-frame timing
+ambiguity would otherwise add to the floor.
 
-Planted causal relation.  After every phrase onset or end of the actor who is *not* wearing
-the markers, the listener makes each :class:`PlantedResponse` of ``responses``: a smooth,
-fixed-shape movement of one axis starting a fixed lag after the event.  By default the
-pitch column nods (down 8 degrees, then back up, 1 s) 300 ms after each phrase end, roll
-tilts 3 degrees 100 ms after it and yaw turns 5 degrees 200 ms after each phrase onset.
-Pauses are at least as long as every phrase-end lag and no phrase has a silent gap inside,
-so each response is a deterministic function of the audio heard so far, and the
-utterance's tail holds every response, so none leaks out of its utterance.  On top, every
-axis gets AR(1) noise ``e_t = phi e_{t-1} + sqrt(1 - phi^2) sigma_a w_t`` (``w`` white, unit
-variance) at the mocap rate, started from its stationary law so that its stationary
-standard deviation is exactly ``noise_std_deg[a]``, and the wearer's constant neutral pose
-(uniform in ``+-neutral_range_deg`` per session and actor, recorded in
-:class:`DialogTruth`).
+Planted causal relation.  After every event of the actor who is *not* wearing the markers
+(the interlocutor), the listener makes each :class:`PlantedResponse` of ``responses``: a
+smooth, fixed-shape movement of one axis starting a fixed lag after the event.  By default
+the pitch column nods (down 8 degrees, then back up, 1 s) 300 ms after each phrase end, roll
+tilts 3 degrees 100 ms after it, yaw turns 5 degrees 200 ms after each phrase onset, and a
+**post-utterance nod** (down 6 degrees, 0.8 s) starts 100 ms after each utterance ends:
+outside the transcribed span, in the pause before the next turn (``turn_gap_seconds``
+holds it), so only a listening window sees it.  Pauses are at least as long as every
+phrase-end lag and no phrase has a silent gap inside, so each response is a deterministic
+function of the audio heard so far: an utterance ends ``closing_silence_seconds`` after its
+last phrase, which is known to be the last once a silence longer than every pause has passed
+(``closing_silence_seconds`` exceeds the longest pause).  On top, every axis gets AR(1) noise
+``e_t = phi e_{t-1} + sqrt(1 - phi^2) sigma_a w_t`` (``w`` white, unit variance) at the mocap
+rate, started from its stationary law so that its stationary standard deviation is exactly
+``noise_std_deg[a]``, and the wearer's constant neutral pose (uniform in
+``+-neutral_range_deg`` per session and actor, recorded in :class:`DialogTruth`).
 
 Bayes floor.  The model only hears audio, never past head motion, and the noise is
 independent of the audio, so the best causal prediction of frame ``t`` under absolute error
 is the deterministic part plus the conditional median of ``e_t`` given the audio, which is
 0: the noise is a zero-mean Gaussian independent of everything the model sees (its past
 values would help, but the model does not observe them).  The floor is therefore
-``E|e_t| = sqrt(2 / pi) sigma_a`` per axis.  The parser samples the track at model frame
-times by linear interpolation between mocap rows: at a fraction ``w`` between rows the
-interpolated noise has variance ``sigma^2 (1 - 2 w (1 - w) (1 - phi))``, so the floor at
-model frames is ``sqrt(2 / pi) sigma_a kappa`` with ``kappa`` the mean of
-``sqrt(1 - 2 w (1 - w) (1 - phi))`` over uniform ``w`` (``kappa = 0.9917`` for
-``phi = 0.95``).  :func:`bayes_floor_mae_deg` returns it per axis and averaged over the
-three axes (the evaluation protocol's mean of per-axis MAEs); with the defaults it is
-0.475 degrees.  Two effects are left out, each well under 1 %: the per-dialog median
-neutral that the parser subtracts differs from the true neutral by a small noise-driven
-offset (every response satisfies ``f(1 - u) = -f(u)``, so it adds as many samples above
-the neutral as below it and does not bias the median), and NaN gaps are bridged by
-straight lines.  :attr:`SyntheticCorpus.neutral_mae_deg` is the measured MAE of always
-predicting the neutral pose on the generated listener utterances, the baseline to halve.
+``E|e_t| = sqrt(2 / pi) sigma_a`` per axis, at every frame, so it is the same for each figure
+(:data:`~listener_head_ros.data.windows.FIGURES`: the protocol's utterances, the listening
+windows and their tails).  The parser samples the track at model frame times by linear
+interpolation between mocap rows: at a fraction ``w`` between rows the interpolated noise has
+variance ``sigma^2 (1 - 2 w (1 - w) (1 - phi))``, so the floor at model frames is
+``sqrt(2 / pi) sigma_a kappa`` with ``kappa`` the mean of ``sqrt(1 - 2 w (1 - w) (1 - phi))``
+over uniform ``w`` (``kappa = 0.9917`` for ``phi = 0.95``).  :func:`bayes_floor_mae_deg`
+returns it per axis and averaged over the three axes (the evaluation protocol's mean of
+per-axis MAEs); with the defaults it is 0.475 degrees.  Two effects are left out, each well
+under 1 %: the per-dialog median neutral that the parser subtracts differs from the true
+neutral by a small noise-driven offset (every response satisfies ``f(1 - u) = -f(u)``, so it
+adds as many samples above the neutral as below it and does not bias the median), and NaN
+gaps are bridged by straight lines.  :attr:`SyntheticCorpus.neutral_mae_deg` holds the
+measured MAE of always predicting the neutral pose, per figure: the baseline to beat.
 """
 
 from __future__ import annotations
@@ -59,14 +66,18 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 import io
+import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 
-from listener_head_ros.data.iemocap import MOCAP_ALIASES, SESSIONS
+from listener_head_ros.data.iemocap import FLOORS_FILE, MOCAP_ALIASES, SESSIONS
+from listener_head_ros.data.source import INTERLOCUTOR, LISTENER, Turn
+from listener_head_ros.data.windows import (
+    DEFAULT_TAIL_SECONDS, FIGURES, figure_frames, listening_segments)
 
 EMOTIONS = ('neu', 'hap', 'sad', 'ang', 'fru', 'exc', 'sur', 'xxx')
 _EMOTION_NAMES = {'neu': 'Neutral', 'hap': 'Happiness', 'sad': 'Sadness', 'ang': 'Anger',
@@ -74,7 +85,8 @@ _EMOTION_NAMES = {'neu': 'Neutral', 'hap': 'Happiness', 'sad': 'Sadness', 'ang':
 _BASE_F0 = {'F': 210.0, 'M': 125.0}
 _CHANNEL = {'F': 0, 'M': 1}  # female left, male right
 _N_HARMONICS = 12
-_START_GRID = 0.0005  # seconds: 8 samples at 16 kHz, exact with 4 decimals
+_START_HOPS = 8  # utterances start on this grid of hops: 8 * 533 / 16000 s has 4 decimals
+TRIGGERS = ('phrase_end', 'phrase_onset', 'utterance_end')
 
 
 _RESPONSE_PEAK = 3.0 * math.sqrt(3.0) / 8.0  # max of sin(pi u)^2 sin(2 pi u) on [0, 1]
@@ -85,14 +97,14 @@ class PlantedResponse:
     """
     A fixed-shape head movement the listener makes after each event of the speaker.
 
-    Starting ``lag_seconds`` after every ``trigger`` (``'phrase_end'`` or ``'phrase_onset'``)
-    of the other actor, ``axis`` moves by ``amplitude_deg * f(u)``, ``u = tau / seconds``
+    Starting ``lag_seconds`` after every ``trigger`` (one of :data:`TRIGGERS`) of the other
+    actor, ``axis`` moves by ``amplitude_deg * f(u)``, ``u = tau / seconds``
     in 0..1, with ``f(u) = sin(pi u)^2 sin(2 pi u) / (3 sqrt(3) / 8)``: smooth start and end,
     a peak of ``amplitude_deg`` then an equal opposite one (``f(1 - u) = -f(u)``).
     """
 
     axis: str  # 'roll' | 'pitch' | 'yaw'
-    trigger: str  # 'phrase_end' | 'phrase_onset'
+    trigger: str  # 'phrase_end' | 'phrase_onset' | 'utterance_end'
     lag_seconds: float
     seconds: float
     amplitude_deg: float
@@ -108,6 +120,7 @@ DEFAULT_RESPONSES: Tuple[PlantedResponse, ...] = (
     PlantedResponse('pitch', 'phrase_end', 0.3, 1.0, -8.0),  # the nod: down, then back up
     PlantedResponse('roll', 'phrase_end', 0.1, 0.8, 3.0),
     PlantedResponse('yaw', 'phrase_onset', 0.2, 1.2, 5.0),
+    PlantedResponse('pitch', 'utterance_end', 0.1, 0.8, -6.0),  # the post-utterance nod
 )
 _AXES = ('roll', 'pitch', 'yaw')
 
@@ -127,8 +140,11 @@ class SyntheticConfig:
     syllable_seconds: Tuple[float, float] = (0.12, 0.24)
     pause_seconds: Tuple[float, float] = (0.45, 0.9)  # between phrases, >= every end lag
     lead_seconds: float = 0.25  # silence opening each utterance
-    tail_seconds: float = 1.5  # silence closing each utterance, >= every lag + duration
-    turn_gap_seconds: Tuple[float, float] = (0.3, 0.7)  # silence between utterances
+    closing_silence_seconds: float = 1.5  # silence closing each utterance: holds every
+    # phrase-end response and exceeds every pause
+    turn_gap_seconds: Tuple[float, float] = (1.0, 1.6)  # silence between utterances: holds
+    # every utterance-end response
+    window_tail_seconds: float = DEFAULT_TAIL_SECONDS  # listening windows of the figures
     same_speaker_probability: float = 0.2
     final_f0_ratio: float = 0.72  # last syllable of a phrase falls to this x base f0
     responses: Tuple[PlantedResponse, ...] = DEFAULT_RESPONSES
@@ -142,12 +158,20 @@ class SyntheticConfig:
 
     def __post_init__(self) -> None:
         for r in self.responses:
-            if r.axis not in _AXES or r.trigger not in ('phrase_end', 'phrase_onset'):
+            if r.axis not in _AXES or r.trigger not in TRIGGERS:
                 raise ValueError(f'bad planted response {r}')
             if r.trigger == 'phrase_end' and self.pause_seconds[0] < r.lag_seconds:
                 raise ValueError('pause_seconds must be >= the lag of phrase_end responses')
-            if self.tail_seconds < r.lag_seconds + r.seconds:
-                raise ValueError('tail_seconds must hold every response (lag + seconds)')
+            if r.trigger == 'utterance_end':
+                if self.turn_gap_seconds[0] < r.lag_seconds + r.seconds:
+                    raise ValueError('turn_gap_seconds must hold every utterance_end response '
+                                     '(lag + seconds)')
+            elif self.closing_silence_seconds < r.lag_seconds + r.seconds:
+                raise ValueError('closing_silence_seconds must hold every phrase response '
+                                 '(lag + seconds)')
+        if self.closing_silence_seconds <= self.pause_seconds[1]:
+            raise ValueError('closing_silence_seconds must exceed the longest pause, so that '
+                             'an utterance end is predictable')
         if not 0.0 <= self.noise_phi < 1.0:
             raise ValueError('noise_phi must lie in [0, 1)')
         if self.dialogs_per_session < 1 or self.turns_per_dialog < 1:
@@ -160,8 +184,8 @@ class TruthUtterance:
 
     utterance_id: str
     speaker: str
-    start: float  # as written in the transcription (s0 = start * sample_rate exactly)
-    end: float
+    start: float  # on the start grid: exact in the 4-decimal transcription
+    end: float  # exact (the transcription rounds it to 4 decimals)
     phrase_onsets: Tuple[float, ...]
     phrase_ends: Tuple[float, ...]
 
@@ -180,16 +204,25 @@ class DialogTruth:
     responses: Tuple[PlantedResponse, ...]
     gaps: List[Tuple[int, int]] = field(default_factory=list)  # NaN runs: (first row, rows)
     skipped_lines: int = 0  # odd transcription lines written
-    neutral_mae_deg: List[float] = field(default_factory=list)  # per listener utterance
+    neutral_mae_deg: Dict[str, List[float]] = field(default_factory=dict)  # figure -> per
+    # listener utterance (non-empty tails only)
 
     def listener_utterances(self) -> List[TruthUtterance]:
         """Return the utterances of the other actor (the listener samples)."""
         return [u for u in self.utterances if u.speaker != self.wearer]
 
     def triggers(self, trigger: str) -> np.ndarray:
-        """Return the times of the other actor's ``'phrase_end'``/``'phrase_onset'`` events."""
+        """Return the times of the other actor's events of one of :data:`TRIGGERS`."""
+        if trigger == 'utterance_end':
+            return np.array([u.end for u in self.listener_utterances()])
         attr = 'phrase_ends' if trigger == 'phrase_end' else 'phrase_onsets'
         return np.array([t for u in self.listener_utterances() for t in getattr(u, attr)])
+
+    def turns(self) -> List[Turn]:
+        """Return the utterances as the parser reads them from the transcription."""
+        return [Turn(u.utterance_id, u.speaker, LISTENER if u.speaker == self.wearer
+                     else INTERLOCUTOR, round(u.start, 4), round(u.end, 4))
+                for u in self.utterances]
 
     def deterministic_deg(self, times: np.ndarray, relative: bool = False) -> np.ndarray:
         """Return the planted ``(n, 3)`` roll/pitch/yaw (neutral included unless relative)."""
@@ -215,9 +248,19 @@ class SyntheticCorpus:
     floor_mae_deg: float = 0.0
 
     @property
-    def neutral_mae_deg(self) -> float:
-        """Return the MAE of predicting the neutral pose, over listener utterances and axes."""
-        return float(np.mean([m for d in self.dialogs for m in d.neutral_mae_deg]))
+    def neutral_mae_deg(self) -> Dict[str, float]:
+        """Return the MAE of predicting the neutral pose per figure (means over utterances)."""
+        return {figure: float(np.mean([m for d in self.dialogs
+                                       for m in d.neutral_mae_deg[figure]]))
+                for figure in FIGURES}
+
+    def reference_floors(self) -> Dict[str, Any]:
+        """Return what :data:`FLOORS_FILE` holds: per stream and figure, floors in degrees."""
+        floor = dict(zip(_AXES, self.floor_per_axis_deg), mean=self.floor_mae_deg)
+        head = {'units': 'deg', 'floor': {figure: floor for figure in FIGURES},
+                'neutral_mae': self.neutral_mae_deg}
+        return {'generator': 'listener_head_ros.data.synthetic_iemocap', 'seed': self.seed,
+                'streams': {'head': head}}
 
     def dialog(self, name: str) -> DialogTruth:
         """Return the truth of the dialog named ``name``."""
@@ -311,9 +354,11 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
     speaker = 'FM'[rng.integers(2)]
     counters = {'F': 0, 'M': 0}
     t, pieces, utterances = rng.uniform(*cfg.turn_gap_seconds), [], []
+    grid = _START_HOPS * hop
     for _ in range(cfg.turns_per_dialog):
-        start = round(t / _START_GRID) * _START_GRID  # exact in the 4-decimal transcription
-        cursor = int(round(start * sr)) + int(round(cfg.lead_seconds * sr / hop)) * hop
+        s0 = int(math.ceil(t * sr / grid)) * grid  # never shortens the gap before it
+        start = s0 / sr
+        cursor = s0 + int(round(cfg.lead_seconds * sr / hop)) * hop
         onsets, ends = [], []
         for p in range(rng.integers(cfg.phrases_per_turn[0], cfg.phrases_per_turn[1] + 1)):
             if p:
@@ -325,11 +370,10 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
             onsets.append(cursor / sr)
             cursor += audio.size
             ends.append(cursor / sr)
-        end = cursor / sr + cfg.tail_seconds
+        end = cursor / sr + cfg.closing_silence_seconds
         uid = f'{name}_{speaker}{counters[speaker]:03d}'
         counters[speaker] += 1
-        utterances.append(TruthUtterance(uid, speaker, round(start, 4), round(end, 4),
-                                         tuple(onsets), tuple(ends)))
+        utterances.append(TruthUtterance(uid, speaker, start, end, tuple(onsets), tuple(ends)))
         t = end + rng.uniform(*cfg.turn_gap_seconds)
         if rng.uniform() >= cfg.same_speaker_probability:
             speaker = 'M' if speaker == 'F' else 'F'
@@ -344,12 +388,15 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
     times = np.arange(int(duration * cfg.mocap_fps) + 1) / cfg.mocap_fps
     head = truth.deterministic_deg(times) + np.stack(
         [ar1_noise(rng, times.size, cfg.noise_phi, s) for s in cfg.noise_std_deg], axis=1)
-    for u in truth.listener_utterances():
-        s0 = int(round(u.start * sr))
-        frame_times = (s0 + hop * np.arange(1, (int(round(u.end * sr)) - s0) // hop + 1)) / sr
-        truth.neutral_mae_deg.append(float(np.mean(
-            [np.abs(np.interp(frame_times, times, head[:, a] - neutral[a])).mean()
-             for a in range(3)])))
+    n_frames = wav.shape[0] // hop
+    frame_times = hop * np.arange(1, n_frames + 1) / sr
+    relative = np.stack([np.interp(frame_times, times, head[:, a] - neutral[a])
+                         for a in range(3)], axis=1)
+    segments = listening_segments(truth.turns(), n_frames, sr, hop, cfg.window_tail_seconds)
+    for figure in FIGURES:
+        frames = [relative[figure_frames(seg, figure)] for seg in segments]
+        truth.neutral_mae_deg[figure] = [float(np.abs(f).mean(axis=0).mean())
+                                         for f in frames if len(f)]
     truth.gaps = _plant_gaps(rng, truth.listener_utterances(), times, config)
     for row, rows in truth.gaps:
         head[row:row + rows] = np.nan
@@ -432,6 +479,8 @@ def generate_corpus(out_dir: Path, config: Optional[SyntheticConfig] = None,
         for name, mocap_name, wearer in _dialog_names(session, config.dialogs_per_session):
             corpus.dialogs.append(_generate_dialog(
                 rng, session, name, mocap_name, wearer, neutrals[wearer], config, base))
+    (root / FLOORS_FILE).write_text(json.dumps(corpus.reference_floors(), indent=1),
+                                    encoding='utf-8')
     return corpus
 
 
@@ -453,8 +502,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'({seconds / 60.0:.1f} min of listener utterances)')
     axes = ', '.join(f'{a} {v:.3f}' for a, v in zip(_AXES, corpus.floor_per_axis_deg))
     print(f'Bayes-floor MAE: {corpus.floor_mae_deg:.3f} deg (per axis: {axes})')
-    print(f'neutral-pose MAE: {corpus.neutral_mae_deg:.3f} deg '
-          f'({corpus.neutral_mae_deg / corpus.floor_mae_deg:.2f} x the floor)')
+    for figure, neutral in corpus.neutral_mae_deg.items():
+        print(f'neutral-pose MAE, {figure}: {neutral:.3f} deg '
+              f'({neutral / corpus.floor_mae_deg:.2f} x the floor)')
     return 0
 
 

@@ -1,32 +1,44 @@
 """
-Training data: cached utterances as network inputs, and fixed-length crops of them.
+Training data: cached dialog streams, and crops of them that train the way the node runs.
 
-A fold's utterances are loaded once into memory as ``(T, F)`` feature matrices (the same
-:func:`~listener_head_ros.models.frame_features.feature_matrix` the deployed model computes)
-and ``(T, 3)`` head angles. Crops are chosen by a generator seeded with (seed, epoch, index), so
-a crop does not depend on which process of a distributed run draws it.
+The node streams one model state through a whole conversation.  A crop is therefore a piece
+of a continuous dialog stream: ``burn_in_frames`` frames that only warm the network's state
+(the loss ignores them), then ``crop_frames`` frames where the loss sees the listening
+windows and the valid targets.  A crop that starts at the dialog's first frame needs no
+burn-in (the node, too, starts that dialog from the zero state), so there the loss sees every
+frame.  Crops are anchored on a loss frame drawn uniformly over all listening-window frames of
+the data, by a generator seeded with (seed, epoch, index), so a crop does not depend on which
+process of a distributed run draws it; an epoch has ``ceil(window frames / crop_frames)``
+crops.  Features are the rows of
+:func:`~listener_head_ros.models.frame_features.feature_matrix`, what the deployed model
+computes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Tuple
+import math
+from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from listener_head_ros.data.feature_cache import CachedUtteranceInfo, FeatureCache
+from listener_head_ros.data.feature_cache import CachedDialogInfo, FeatureCache
 from listener_head_ros.models.frame_features import feature_matrix
+from listener_head_ros.streams import get_stream
 
 
 @dataclass
-class FoldData:
-    """Feature matrices and head targets of a set of utterances, in cache order."""
+class DialogData:
+    """Feature matrices, targets and masks of a set of dialogs, in cache order."""
 
-    infos: List[CachedUtteranceInfo]
+    infos: List[CachedDialogInfo]
     features: List[np.ndarray]  # (T, F) float32 each
-    heads: List[np.ndarray]  # (T, 3) float32 radians each
+    targets: List[np.ndarray]  # (T, D) float32: the target streams' columns, 0 where invalid
+    valid: List[np.ndarray]  # (T, D) bool: per column validity
+    windows: List[np.ndarray]  # (T,) bool: listening windows
+    streams: Tuple[str, ...]  # the target streams, in column order
 
     def __len__(self) -> int:
         return len(self.infos)
@@ -34,46 +46,75 @@ class FoldData:
     @property
     def n_frames(self) -> int:
         """Return the total number of frames."""
-        return sum(len(h) for h in self.heads)
+        return sum(len(f) for f in self.features)
+
+    def loss_frames(self, index: int) -> np.ndarray:
+        """Return the frames of dialog ``index`` that a loss can see: window and a target."""
+        return np.flatnonzero(self.windows[index] & self.valid[index].any(axis=1))
 
 
-def load_fold(cache: FeatureCache, sessions: Iterable[int]) -> FoldData:
-    """Load every utterance of ``sessions`` from ``cache`` into memory."""
-    view = cache.select(sessions)
-    infos, features, heads = [], [], []
+def load_dialogs(cache: FeatureCache, groups: Iterable[str],
+                 streams: Sequence[str]) -> DialogData:
+    """Load every dialog of ``groups`` from ``cache`` into memory, with ``streams`` as targets."""
+    missing = sorted(set(streams) - set(cache.targets))
+    if missing:
+        raise ValueError(f'the cache {cache.cache_dir} has no target streams {missing} (it '
+                         f'holds {", ".join(cache.targets)})')
+    view = cache.select(groups)
+    data = DialogData([], [], [], [], [], tuple(streams))
     for i in range(len(view)):
-        utterance = view.load(i)
-        infos.append(utterance.info)
-        features.append(feature_matrix(utterance.features).astype(np.float32))
-        heads.append(np.asarray(utterance.head, dtype=np.float32))
-    return FoldData(infos, features, heads)
+        dialog = view.load(i)
+        data.infos.append(dialog.info)
+        data.features.append(feature_matrix(dialog.features).astype(np.float32))
+        data.targets.append(np.concatenate([dialog.targets[s] for s in streams], axis=1))
+        data.valid.append(np.concatenate([np.repeat(dialog.valid[s][:, None],
+                                                    get_stream(s).dim, axis=1)
+                                          for s in streams], axis=1))
+        data.windows.append(np.asarray(dialog.window, dtype=bool))
+    return data
 
 
-class ListenerCrops(Dataset):
-    """Crops of ``crop_frames`` frames: (features, head, mask); short utterances are padded."""
+class DialogCrops(Dataset):
+    """Crops of dialog streams: (features, targets, per-column loss mask), zero-padded."""
 
-    def __init__(self, data: FoldData, crop_frames: int, seed: int = 0) -> None:
-        if not len(data):
-            raise ValueError('no utterances to train on')
-        self.data, self.crop_frames, self.seed = data, int(crop_frames), int(seed)
+    def __init__(self, data: DialogData, crop_frames: int, burn_in_frames: int = 0,
+                 seed: int = 0) -> None:
+        self.data, self.seed = data, int(seed)
+        self.crop_frames, self.burn_in_frames = int(crop_frames), int(burn_in_frames)
+        self._anchors = [data.loss_frames(i) for i in range(len(data))]
+        self._ends = np.cumsum([a.size for a in self._anchors])
+        if not len(data) or not self._ends[-1]:
+            raise ValueError('no listening-window frames with a target to train on')
         self.epoch = 0
+
+    @property
+    def length(self) -> int:
+        """Return the frames of one crop: burn-in and loss part."""
+        return self.burn_in_frames + self.crop_frames
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different crops in each epoch."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return max(1, math.ceil(int(self._ends[-1]) / self.crop_frames))
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        features, head = self.data.features[index], self.data.heads[index]
-        n, crop = len(head), self.crop_frames
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        start = int(rng.integers(0, n - crop + 1)) if n > crop else 0
-        length = min(crop, n)
-        x = np.zeros((crop, features.shape[1]), dtype=np.float32)
-        y = np.zeros((crop, 3), dtype=np.float32)
-        mask = np.zeros(crop, dtype=bool)
-        x[:length], y[:length] = features[start:start + length], head[start:start + length]
-        mask[:length] = True
+        pick = int(rng.integers(int(self._ends[-1])))
+        dialog = int(np.searchsorted(self._ends, pick, side='right'))
+        anchor = int(self._anchors[dialog][pick - (self._ends[dialog - 1] if dialog else 0)])
+        features, targets = self.data.features[dialog], self.data.targets[dialog]
+        n, length = len(features), self.length
+        start = anchor - self.burn_in_frames - int(rng.integers(self.crop_frames))
+        start = min(max(start, 0), max(n - length, 0))
+        stop = min(start + length, n)
+        first_loss = 0 if start == 0 else self.burn_in_frames  # the true stream start
+        x = np.zeros((length, features.shape[1]), dtype=np.float32)
+        y = np.zeros((length, targets.shape[1]), dtype=np.float32)
+        mask = np.zeros((length, targets.shape[1]), dtype=bool)
+        x[:stop - start], y[:stop - start] = features[start:stop], targets[start:stop]
+        mask[:stop - start] = (self.data.valid[dialog][start:stop]
+                               & self.data.windows[dialog][start:stop, None])
+        mask[:first_loss] = False
         return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask)

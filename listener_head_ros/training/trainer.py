@@ -1,12 +1,19 @@
 """
-Leave-one-session-out training of a learned listener, on one CPU/GPU or many via torchrun.
+Training a learned listener on dialog streams, on one CPU/GPU or many via torchrun.
 
-For every test session a **freshly initialised** network is trained on the other sessions
-(AdamW, warm-up + cosine learning rate, gradient clipping, EMA of the weights, bf16 autocast
-on CUDA), then its EMA weights are exported as a node-loadable checkpoint and scored on the
-held-out session through :meth:`TorchListenerModel.predict`, the batched path of the deployed
-model. Under ``torchrun`` each process trains on its share of every batch
-(:class:`DistributedSampler` + :class:`DistributedDataParallel`); rank 0 logs, saves and scores.
+The split comes from the cache's source (:class:`~listener_head_ros.data.source.SplitScheme`):
+leave-one-group-out (IEMOCAP's sessions) trains a **freshly initialised** network per
+held-out group, a fixed split trains once on ``train``.  Each network trains on crops of the
+continuous dialog streams (:class:`~listener_head_ros.training.dataset.DialogCrops`: a
+loss-masked burn-in warms the state, the loss sees the listening windows), with AdamW,
+warm-up + cosine learning rate, gradient clipping, an EMA of the weights and bf16 autocast on
+CUDA; the loss is the network's own per target stream, weighted.  The EMA weights are exported
+as a node-loadable checkpoint and scored on the held-out dialogs
+(:mod:`~listener_head_ros.training.evaluation`): every figure, batched over whole dialogs (the
+cross-validation figure), through the node's streaming path, and for the neutral pose, with
+the floor ratio where the corpus ships floors.  Under ``torchrun`` each process trains on its
+share of every batch (:class:`DistributedSampler` + :class:`DistributedDataParallel`); rank 0
+logs, saves and scores.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -30,16 +37,22 @@ from tqdm import tqdm
 import yaml
 
 from listener_head_ros.data.feature_cache import FeatureCache
-from listener_head_ros.eval.head_metrics import (
-    aggregate, cross_validate, neutral_baseline, utterance_metrics, UtteranceMetrics)
+from listener_head_ros.data.source import Fold
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_statistics
 from listener_head_ros.models.learned import save_learned_checkpoint, TorchListenerModel
-from listener_head_ros.models.networks import build_network, count_parameters
+from listener_head_ros.models.networks import count_parameters
+from listener_head_ros.models.registry import build_network
+from listener_head_ros.settings import load_listener_settings, ListenerSettings
+from listener_head_ros.streams import HEAD, stream_slices, total_dim
 from listener_head_ros.training.config import TrainConfig
-from listener_head_ros.training.dataset import FoldData, ListenerCrops, load_fold
+from listener_head_ros.training.dataset import DialogCrops, DialogData, load_dialogs
+from listener_head_ros.training.evaluation import (
+    floor_ratios, headlines, neutral_predictions, predict_dialogs, relative_gap,
+    score_dialogs, Scores, streaming_predictions, summarize)
 from listener_head_ros.training.resume import (
     has_training_state, load_training_state, save_training_state)
+from listener_head_ros.training.stream_metrics import fold_spread
 
 CHECKPOINT_DIR = 'checkpoint'  # inside each fold directory: what the node loads
 
@@ -88,14 +101,15 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.learning_rate * (0.1 + 0.45 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int,
+def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: int,
                   run: Distributed) -> torch.nn.Module:
     """Train a fresh network on ``data``; return its EMA copy (resumes from ``fold_dir``)."""
     if config.batch_size % run.world_size:
         raise ValueError(f'batch_size {config.batch_size} must be divisible by the number of '
                          f'processes ({run.world_size})')
     torch.manual_seed(seed)
-    network = build_network(config.model_type, config.model)
+    network = build_network(config.model_type,
+                            {**config.model, 'output_dim': total_dim(config.targets)})
     network.norm.set_statistics(*feature_statistics(data.features))
     network.to(run.device)
     ema = AveragedModel(network, avg_fn=_ema_with_warmup(config.ema_decay), use_buffers=True)
@@ -107,17 +121,18 @@ def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int
         step, epoch, skip = load_training_state(state_dir, network, ema, optimizer)
         if run.is_main:
             print(f'resumed {fold_dir.name} at step {step}')
-    trainer = _TrainingLoss(network)
+    trainer = _TrainingLoss(network, config.targets)
     if run.enabled:
         trainer = DistributedDataParallel(trainer)
-    dataset = ListenerCrops(data, config.crop_frames, seed)
+    weights = torch.tensor([config.weight(name) for name in config.targets], device=run.device)
+    dataset = DialogCrops(data, config.crop_frames, config.burn_in_frames, seed)
     sampler = DistributedSampler(dataset, run.world_size, run.rank, shuffle=True, seed=seed,
                                  drop_last=True)
     loader = DataLoader(dataset, batch_size=config.batch_size // run.world_size,
                         sampler=sampler, drop_last=True)
     if len(loader) == 0:
-        raise ValueError(f'{len(dataset)} utterances are too few for batch_size '
-                         f'{config.batch_size}')
+        raise ValueError(f'{len(dataset)} crops per epoch are too few for batch_size '
+                         f'{config.batch_size}: lower batch_size or crop_frames')
     autocast = run.device.startswith('cuda') and config.mixed_precision
     if run.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
@@ -135,8 +150,8 @@ def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int
                 group['lr'] = learning_rate(config, step)
             x, y, mask = (t.to(run.device, non_blocking=True) for t in (x, y, mask))
             with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
-                loss = trainer(x, y, mask)
-            loss = loss * _frame_share(mask, run)
+                losses = trainer(x, y, mask)
+            loss = (losses * weights * _frame_shares(mask, trainer_streams(config), run)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
@@ -157,6 +172,11 @@ def train_network(config: TrainConfig, data: FoldData, fold_dir: Path, seed: int
     return ema.module
 
 
+def trainer_streams(config: TrainConfig) -> List[slice]:
+    """Return the output columns of each target stream, in config order."""
+    return list(stream_slices(config.targets).values())
+
+
 def _ema_with_warmup(decay: float):
     """
     Return an EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))``.
@@ -173,29 +193,43 @@ def _ema_with_warmup(decay: float):
 
 
 class _TrainingLoss(torch.nn.Module):
-    """The network's training loss as a forward pass, so that DDP's gradient hooks see it."""
+    """
+    The network's loss of each target stream as one forward pass, so DDP's hooks see it.
 
-    def __init__(self, network: torch.nn.Module) -> None:
+    Returns ``(S,)`` losses: the network's :meth:`loss` of its outputs with the mask kept
+    only on each stream's columns.
+    """
+
+    def __init__(self, network: torch.nn.Module, streams: Sequence[str]) -> None:
         super().__init__()
         self.network = network
+        self.columns = list(stream_slices(streams).values())
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.network.training_loss(x, y, mask)
+        outputs = self.network(x)
+        losses = []
+        for cols in self.columns:
+            only = torch.zeros_like(mask)
+            only[..., cols] = mask[..., cols]
+            losses.append(self.network.loss(outputs, y, only))
+        return torch.stack(losses)
 
 
-def _frame_share(mask: torch.Tensor, run: Distributed) -> float:
+def _frame_shares(mask: torch.Tensor, columns: Sequence[slice], run: Distributed
+                  ) -> torch.Tensor:
     """
-    Return the factor that turns this process's frame-mean loss into its share of the global one.
+    Return the factors that turn this process's frame-mean losses into shares of global ones.
 
-    DDP averages gradients over processes; processes with more valid frames must weigh more,
-    so that the result equals the frame-mean over the whole batch, as in one process.
+    DDP averages gradients over processes; processes with more loss frames of a stream must
+    weigh more, so that the result equals the frame mean over the whole batch, as in one
+    process.
     """
     if not run.enabled:
-        return 1.0
-    local = mask.sum().to(torch.float64)
+        return torch.ones(len(columns), device=mask.device)
+    local = torch.stack([mask[..., cols].any(-1).sum() for cols in columns]).to(torch.float64)
     total = local.clone()
     dist.all_reduce(total)
-    return float(local * run.world_size / total.clamp_min(1.0))
+    return (local * run.world_size / total.clamp_min(1.0)).to(torch.float32)
 
 
 class _CsvLog:
@@ -212,59 +246,121 @@ class _CsvLog:
             writer.writerow(row)
 
 
-def evaluate(model: TorchListenerModel, data: FoldData) -> List[UtteranceMetrics]:
-    """Score ``model`` on every utterance of ``data`` with the Active Listener protocol."""
-    scores = []
-    for features, head in zip(data.features, data.heads):
-        poses, _ = model.predict(features)
-        scores.append(utterance_metrics(poses[:, 0], head))
+def _seed(config: TrainConfig, fold: Fold, folds: Sequence[Fold]) -> int:
+    """Return a fold's seed: by its place in the split, whichever folds a run selects."""
+    return config.seed + 1 + [f.name for f in folds].index(fold.name)
+
+
+def evaluate_fold(config: TrainConfig, model: TorchListenerModel, cache: FeatureCache,
+                  fold: Fold, test: DialogData, settings: Optional[ListenerSettings]
+                  ) -> Dict[str, Scores]:
+    """Return the per-segment scores of a fold's test dialogs for each path."""
+    scores = {'model': score_dialogs(test, predict_dialogs(model, test)),
+              'neutral': score_dialogs(test, neutral_predictions(test))}
+    if settings is not None and HEAD.name in config.targets:
+        threads = torch.get_num_threads()
+        try:
+            scores['streaming'] = score_dialogs(test, streaming_predictions(
+                settings, model, cache.select(fold.test), test))
+        finally:
+            torch.set_num_threads(threads)  # the node's cpu_threads must not slow training
     return scores
 
 
+def report(scores: Dict[str, Scores], floors: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Return a fold's (or all folds') figures: each path, gaps and floor ratios."""
+    summaries = {path: summarize(s) for path, s in scores.items()}
+    figures = {path: headlines(s) for path, s in summaries.items()}
+    out: Dict[str, Any] = {'figures': figures, 'summaries': summaries,
+                           'floor_ratio': floor_ratios(summaries['model'], floors)}
+    if 'streaming' in figures:
+        out['streaming_over_model'] = relative_gap(figures['streaming'], figures['model'])
+    return out
+
+
 def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> Dict:
-    """Train and score one fresh model per held-out session; return the results (rank 0)."""
+    """Train and score one fresh model per fold of the cache's split; return the results."""
     run = run or init_distributed(config.device)
     out_dir = Path(config.out_dir)
     cache = FeatureCache(Path(config.cache_dir))
-    missing = sorted(set(config.sessions) - set(cache.sessions))
-    if missing:
-        raise ValueError(f'sessions {missing} are not in the cache {config.cache_dir} '
-                         f'(it holds {cache.sessions})')
+    split = cache.split.restrict(config.groups)
+    folds = split.folds()
+    selected = split.folds(config.folds)
+    settings = (load_listener_settings(config.listener_params or None)
+                if config.streaming_eval and run.is_main else None)
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / 'train_config.yaml').write_text(yaml.safe_dump(config.to_dict()))
-    fold_scores, baseline_scores, folds = {}, {}, {}
-    for test_session in config.test_folds:
-        fold_dir = out_dir / f'fold{test_session}'
-        train = load_fold(cache, [s for s in config.sessions if s != test_session])
-        test = load_fold(cache, [test_session])
-        seed = config.seed + test_session
-        network = train_network(config, train, fold_dir, seed, run)
+    results: Dict[str, Any] = {}
+    all_scores: Dict[str, Dict[str, Scores]] = {}
+    for fold in selected:
+        fold_dir = out_dir / f'fold{fold.name}'
+        train = load_dialogs(cache, fold.train, config.targets)
+        test = load_dialogs(cache, fold.test, config.targets)
+        network = train_network(config, train, fold_dir, _seed(config, fold, folds), run)
         if not run.is_main:
             continue
         checkpoint = save_learned_checkpoint(fold_dir / CHECKPOINT_DIR, network.cpu(),
-                                             cache.feature_config)
-        model = TorchListenerModel(network, cache.feature_config, device='cpu')
-        scores = evaluate(model, test)
-        fold_scores[test_session] = scores
-        baseline_scores[test_session] = neutral_baseline(test.heads)
-        summary = aggregate(scores).to_dict()
-        folds[test_session] = {
-            'test': summary, 'neutral_baseline': baseline_scores[test_session].to_dict(),
-            'train_utterances': len(train), 'test_utterances': len(test),
-            'parameters': count_parameters(network), 'checkpoint': str(checkpoint)}
-        (fold_dir / 'metrics.json').write_text(json.dumps(folds[test_session], indent=2))
-        print(f'fold {test_session}: MAE {summary["mae_mean_deg"]:.3f} deg '
-              f'(neutral {folds[test_session]["neutral_baseline"]["mae_mean_deg"]:.3f})')
+                                             cache.feature_config, targets=config.targets)
+        model = TorchListenerModel(network, cache.feature_config, device='cpu',
+                                   targets=config.targets)
+        all_scores[fold.name] = evaluate_fold(config, model, cache, fold, test, settings)
+        results[fold.name] = {
+            'train_groups': list(fold.train), 'test_groups': list(fold.test),
+            'train_dialogs': len(train), 'test_dialogs': len(test),
+            'parameters': count_parameters(network), 'checkpoint': str(checkpoint),
+            **report(all_scores[fold.name], cache.floors)}
+        (fold_dir / 'metrics.json').write_text(json.dumps(results[fold.name], indent=2))
+        print(fold_line(fold.name, results[fold.name]))
     if config.final_model:
-        network = train_network(config, load_fold(cache, config.sessions), out_dir / 'final',
-                                config.seed, run)
+        network = train_network(config, load_dialogs(cache, split.final_groups, config.targets),
+                                out_dir / 'final', config.seed, run)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
-                                    cache.feature_config)
+                                    cache.feature_config, targets=config.targets)
     if not run.is_main:
         return {}
-    results = {'folds': folds, 'cross_validation': cross_validate(fold_scores).to_dict(),
-               'config': config.to_dict()}
-    (out_dir / 'results.json').write_text(json.dumps(results, indent=2))
-    return results
+    summary = {'folds': results, 'cross_validation': overall(all_scores, cache.floors),
+               'split': split.to_dict(), 'config': config.to_dict()}
+    (out_dir / 'results.json').write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def overall(fold_scores: Dict[str, Dict[str, Scores]], floors: Optional[Dict[str, Any]]
+            ) -> Dict[str, Any]:
+    """Return every fold's segments together, and the spread of the fold figures."""
+    paths = {path for scores in fold_scores.values() for path in scores}
+    merged: Dict[str, Scores] = {}
+    for path in paths:
+        for scores in fold_scores.values():
+            for name, figures in scores.get(path, {}).items():
+                for figure, items in figures.items():
+                    merged.setdefault(path, {}).setdefault(name, {}).setdefault(
+                        figure, []).extend(items)
+    out = report(merged, floors)
+    per_fold = {fold: {path: headlines(summarize(s)) for path, s in scores.items()}
+                for fold, scores in fold_scores.items()}
+    out['fold_spread'] = {
+        path: {name: {figure: fold_spread([f[path][name][figure] for f in per_fold.values()
+                                           if f.get(path, {}).get(name, {}).get(figure)])
+                      for figure in figures}
+               for name, figures in merged[path].items()}
+        for path in merged}
+    return out
+
+
+def fold_line(name: str, fold: Dict[str, Any]) -> str:
+    """Return a one-line summary of a fold's head figures (or its first stream's)."""
+    figures = fold['figures']
+    stream = HEAD.name if HEAD.name in figures['model'] else next(iter(figures['model']))
+    parts = []
+    for figure, value in figures['model'][stream].items():
+        if value is None:
+            continue
+        text = f'{figure} {value:.3f} (neutral {figures["neutral"][stream][figure]:.3f}'
+        if 'streaming' in figures and figures['streaming'][stream][figure] is not None:
+            text += f', streaming {figures["streaming"][stream][figure]:.3f}'
+        ratio = fold['floor_ratio'].get(stream, {}).get(figure)
+        text += f', {ratio:.2f}x floor)' if ratio is not None else ')'
+        parts.append(text)
+    return f'fold {name}: {stream} ' + '; '.join(parts)
