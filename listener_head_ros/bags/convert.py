@@ -49,8 +49,9 @@ from listener_head_ros.bags.topics import (  # noqa: F401 - the bag's topics, re
 from listener_head_ros.bags.typestore import (
     AUDIO_DATA, AUDIO_INFO, HEAD_POSE, listener_typestore, STRING)
 from listener_head_ros.data.iemocap import (
-    _channel, _read_wav, DialogFiles, find_dialogs, HeadTrack, IemocapConfig,
-    parse_transcription, parse_utterance_id, read_mocap_head, SESSIONS)
+    _channel, _read_wav, DEFAULT_SPEAKER_CHANNEL, DialogFiles, find_dialogs, HeadTrack,
+    IemocapConfig, parse_transcription, parse_utterance_id, read_mocap_head, SESSIONS,
+    SPEAKER_CHANNELS)
 
 DEFAULT_EPOCH_NS = 1_700_000_000 * 10 ** 9
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -78,8 +79,7 @@ class BagConfig:
     chunk_frames: int = 512  # samples per AudioData message
     epoch_ns: int = DEFAULT_EPOCH_NS  # bag time of dialog time 0
     max_seconds: Optional[float] = None  # cut the dialog after this many seconds
-    iemocap: IemocapConfig = field(default_factory=lambda: IemocapConfig(
-        speaker_channel='speaker'))
+    iemocap: IemocapConfig = field(default_factory=IemocapConfig)  # as training prepares
 
     def __post_init__(self) -> None:
         if self.storage not in STORAGES:
@@ -222,8 +222,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--sessions', type=int, nargs='+', default=None)
     parser.add_argument('--dialogs', nargs='+', default=None, help='dialog names to convert')
     parser.add_argument('--storage', choices=sorted(STORAGES), default='mcap')
-    parser.add_argument('--speaker-channel', default='speaker',
-                        choices=('speaker', 'mix', 'left', 'right'))
+    parser.add_argument('--speaker-channel', default=DEFAULT_SPEAKER_CHANNEL,
+                        choices=SPEAKER_CHANNELS)
     parser.add_argument('--female-channel', default='left', choices=('left', 'right'))
     parser.add_argument('--chunk-frames', type=int, default=512)
     parser.add_argument('--max-seconds', type=float, default=None,
