@@ -191,6 +191,32 @@ def test_inconsistent_checkpoints_are_refused(speech, tmp_path):
         load_checkpoint(directory)
 
 
+def test_a_small_config_asking_for_a_huge_network_allocates_nothing(speech, tmp_path):
+    """A config that implies gigabytes of weights the file lacks is refused before allocating."""
+    directory = save_learned_checkpoint(tmp_path / 'huge', _network('gru', speech))
+    config_path = directory / 'config.json'
+    config = json.loads(config_path.read_text())
+    config['model_config']['network']['hidden_size'] = 15000  # about 2.9 GB of float32
+    config_path.write_text(json.dumps(config))
+    code = ('import resource, sys; from listener_head_ros.models.checkpoint import '
+            'CheckpointError, load_checkpoint\n'
+            'before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n'
+            'try:\n    load_checkpoint(sys.argv[1])\nexcept CheckpointError as error:\n'
+            '    print(error)\n'
+            'print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)')
+    result = subprocess.run([sys.executable, '-c', code, str(directory)], capture_output=True,
+                            text=True, timeout=120, check=True)
+    message, grown_mb = result.stdout.strip().rsplit('\n', 1)
+    assert 'the config implies (45000,)' in message
+    assert int(grown_mb) < 100, f'loading grew the peak RSS by {grown_mb} MB'
+
+
+def test_sample_counts_are_bounded():
+    """A checkpoint cannot ask for millions of samples per frame."""
+    with pytest.raises(ValueError, match='num_samples must be in 1..64'):
+        InferenceConfig(mode='sample', num_samples=100_000_000)
+
+
 class _Payload:
     """Would create a marker file if anything unpickled it."""
 

@@ -263,6 +263,28 @@ def _settings(config: Mapping, section: str, kind) -> dict:
     return dict(values)
 
 
+def _check_shapes(architecture: str, settings: Mapping, tensors: Dict[str, np.ndarray]) -> None:
+    """
+    Raise ValueError unless the weights have exactly the shapes the config implies.
+
+    The network is first built on torch's ``meta`` device, which allocates nothing, so a small
+    ``config.json`` that asks for a huge network is refused before any memory is taken.
+    """
+    with torch.device('meta'):
+        probe = build_network(architecture, settings)
+    expected = {name: tuple(value.shape) for name, value in probe.state_dict().items()}
+    found = {name: tuple(np.shape(value)) for name, value in tensors.items()}
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    wrong = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
+    if missing or unexpected or wrong:
+        details = [f'missing {missing[:3]}' if missing else '',
+                   f'unexpected {unexpected[:3]}' if unexpected else '',
+                   '; '.join(f'{n} is {found[n]}, the config implies {expected[n]}'
+                             for n in wrong[:3])]
+        raise ValueError('weights do not match the network config: '
+                         + '; '.join(d for d in details if d))
+
+
 def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_rate: float,
                        device: str) -> TorchListenerModel:
     """Build a :class:`TorchListenerModel` from a checkpoint; raise ValueError on a mismatch."""
@@ -279,7 +301,9 @@ def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_ra
     targets = config.get('targets', list(DEFAULT_TARGETS))
     if not isinstance(targets, list) or not targets:
         raise ValueError('"targets" must be a non-empty list of stream names')
-    network = build_network(architecture, _settings(config, 'network', kind.config_type))
+    settings = _settings(config, 'network', kind.config_type)
+    _check_shapes(architecture, settings, tensors)
+    network = build_network(architecture, settings)
     try:
         network.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     except RuntimeError as error:
