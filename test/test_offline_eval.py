@@ -166,3 +166,49 @@ def test_report_files_and_plots(bags, tmp_path, capsys):
     assert report.main([str(tmp_path / 'nothing'), '--mode', 'offline', '--out',
                         str(tmp_path / 'r2')]) == 2
     assert 'does not exist' in capsys.readouterr().err
+
+
+def test_a_bag_damaged_in_place_is_refused_not_scored(bags, tmp_path):
+    """4 KB overwritten inside the MCAP: refused with a reason, whatever the reader skipped."""
+    import shutil
+    original = next(bags['mcap'].glob('*.mcap'))
+    reasons = []
+    for k, fraction in enumerate((0.25, 0.33, 0.5, 0.66)):
+        damaged = tmp_path / f'damaged{k}'
+        shutil.copytree(bags['mcap'], damaged)
+        storage = damaged / original.name
+        with open(storage, 'r+b') as handle:
+            handle.seek(int(storage.stat().st_size * fraction))
+            handle.write(np.random.default_rng(k).bytes(4096))
+        with pytest.raises(BagError) as refused:
+            read_bag(damaged)
+        reasons.append(str(refused.value))
+    assert all('damaged' in r or 'corrupt' in r for r in reasons), reasons
+    assert any('metadata.yaml lists on /audio/audio' in r for r in reasons), reasons
+
+
+def test_a_bag_without_metadata_says_so_and_how_to_fix_it(bags, tmp_path):
+    """No metadata.yaml: the message names the file and ros2 bag reindex."""
+    import shutil
+    bag = tmp_path / 'no_metadata'
+    shutil.copytree(bags['mcap'], bag)
+    (bag / 'metadata.yaml').unlink()
+    with pytest.raises(BagError, match=r'has no metadata.yaml .*ros2 bag reindex'):
+        read_bag(bag)
+
+
+def test_warnings_come_before_the_work_and_plots_stay_clean(bags, tmp_path, monkeypatch):
+    """A bag without truth warns before evaluating; its report has no empty-axes plot."""
+    import warnings
+    bag = copy_bag(bags['mcap'], tmp_path / 'no_truth', drop=(TRUTH_TOPIC,))
+    events = []
+    original = report.evaluate_offline
+    monkeypatch.setattr(report, 'evaluate_offline',
+                        lambda *a, **k: events.append('evaluated') or original(*a, **k))
+    run = report.evaluate_bag(bag, mode='offline', show_progress=False,
+                              warn=lambda text: events.append(text))
+    assert 'nothing can be scored' in events[0] and events[-1] == 'evaluated'
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        out = report.write_report(run, tmp_path / 'report')
+    assert (out / 'errors.png').stat().st_size > 1000

@@ -15,13 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.bags.topics import (
     AUDIO_INFO_TOPIC, AUDIO_TOPIC, AUDIO_TYPES, TRUTH_TOPIC, TURN_TOPIC)
+
+METADATA_FILE = 'metadata.yaml'
 
 
 class BagError(RuntimeError):
@@ -83,6 +85,9 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
     path = Path(path)
     if not path.exists():
         raise BagError(f'bag {path} does not exist')
+    if path.is_dir() and not (path / METADATA_FILE).is_file():
+        raise BagError(f'bag {path} has no {METADATA_FILE} (a recording that was cut off '
+                       f'leaves none): rebuild it with `ros2 bag reindex {path}`')
     contents = BagContents(path, np.zeros(0), [], None, np.zeros(0), np.zeros((0, 3)), [],
                            0.0, 0.0)
     read = 0
@@ -100,11 +105,14 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
                                             _seconds(reader.end_time))
             wanted = [c for c in reader.connections
                       if c.topic in (audio_topic, audio_info_topic, truth_topic, turn_topic)]
+            listed = {c.topic: topics[c.topic].msgcount for c in wanted}
+            counts = dict.fromkeys(listed, 0)
             stamps, truth_t, truth = [], [], []
             for connection, ns, raw in reader.messages(connections=wanted):
                 msg = reader.deserialize(raw, connection.msgtype)
                 read += 1
                 topic = connection.topic
+                counts[topic] += 1
                 if topic == audio_topic:
                     data = msg.audio.data if connection.msgtype == AUDIO_TYPES[1] else msg.data
                     stamps.append(_seconds(ns))
@@ -129,6 +137,7 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
         where = f' after {read} messages' if read else ''
         raise BagError(f'cannot read bag {path}{where}: {type(error).__name__}: {error} '
                        '(is it truncated or corrupt?)') from error
+    _check_counts(contents, listed, counts, audio_topic)
     contents.audio_stamps = np.asarray(stamps, dtype=np.float64)
     contents.truth_times = np.asarray(truth_t, dtype=np.float64)
     contents.truth = np.asarray(truth, dtype=np.float64).reshape(-1, 3)
@@ -143,6 +152,26 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
     if not any(t.is_listener_sample for t in contents.turns):
         contents.warnings.append(f'no listener turn on {turn_topic}: nothing can be scored')
     return contents
+
+
+def _check_counts(contents: BagContents, listed: Dict[str, int], counts: Dict[str, int],
+                  audio_topic: str) -> None:
+    """
+    Compare the messages read with the counts that ``metadata.yaml`` lists.
+
+    A storage file damaged in place still opens, and its readers skip what they cannot parse,
+    so a short count is the only sign. Missing audio would change every score: refuse it.
+    Missing truth or turns are warned about.
+    """
+    for topic, read in counts.items():
+        if read >= listed[topic]:
+            continue
+        message = (f'read {read} of the {listed[topic]} messages that {METADATA_FILE} lists on '
+                   f'{topic}: the storage file is damaged')
+        if topic == audio_topic:
+            raise BagError(f'bag {contents.path}: {message}; refusing to score a partial '
+                           'recording (repair or re-record the bag)')
+        contents.warnings.append(message)
 
 
 def _add_turn_event(contents: BagContents, ns: int, text: str) -> None:

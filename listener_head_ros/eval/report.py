@@ -64,7 +64,10 @@ class EvaluationRun:
 def evaluate_bag(bag: Path | str, model: str = 'prosodic', mode: str = 'both',
                  params_file: Optional[Path] = None, rate: float = 1.0, loops: int = 1,
                  lockstep: bool = False, show_progress: bool = True,
-                 replayer: Optional[Replayer] = None) -> EvaluationRun:
+                 replayer: Optional[Replayer] = None,
+                 warn: Callable[[str], None] = lambda text: print(f'warning: {text}',
+                                                                  file=sys.stderr)
+                 ) -> EvaluationRun:
     """Read ``bag`` and evaluate ``model`` on it offline, by replay (with ``replayer``) or both."""
     from tqdm import tqdm
     if mode not in MODES:
@@ -73,6 +76,8 @@ def evaluate_bag(bag: Path | str, model: str = 'prosodic', mode: str = 'both',
         raise ValueError(f'mode {mode!r} replays through the ROS node: run training/evaluate.py '
                          '(or pass a replayer)')
     contents = read_bag(bag)
+    for warning in contents.warnings:  # before the work, so that nobody waits for nothing
+        warn(warning)
     run = EvaluationRun(contents, model, {})
     if mode in ('offline', 'both'):
         with tqdm(total=round(contents.duration, 1), unit='s', desc='offline',
@@ -315,15 +320,22 @@ def plot_report(run: EvaluationRun, out: Path) -> None:
     fig.savefig(out / 'poses.png', dpi=100)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for a, (ax, name) in enumerate(zip(axes, AXES)):
-        for label, result in run.results.items():
-            errors = [np.degrees(u.pred[:, a] - u.truth[:, a]) for u in result.utterances]
-            if errors:
+    scored = {label: result for label, result in run.results.items() if result.utterances}
+    if scored:
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+        for a, (ax, name) in enumerate(zip(axes, AXES)):
+            for label, result in scored.items():
+                errors = [np.degrees(u.pred[:, a] - u.truth[:, a]) for u in result.utterances]
                 ax.hist(np.concatenate(errors), bins=40, alpha=0.6, color=_COLORS[label],
                         label=label)
-        ax.set_title(f'{name} error (deg)')
-    axes[0].legend(fontsize=8)
+            ax.set_title(f'{name} error (deg)')
+        axes[0].legend(fontsize=8)
+    else:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.text(0.5, 0.5, 'no listener turn could be scored:\n'
+                + '\n'.join(c.warnings or ['see metrics.json, dropped_turns']),
+                ha='center', va='center', wrap=True)
+        ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(out / 'errors.png', dpi=100)
     plt.close(fig)
@@ -426,8 +438,6 @@ def main(argv: Optional[List[str]] = None, replayer: Optional[Replayer] = None) 
     except RuntimeError as error:  # ReplayError, CheckpointError
         print(f'evaluate: {type(error).__name__}: {error}', file=sys.stderr)
         return 2
-    for warning in run.contents.warnings:
-        print(f'warning: {warning}', file=sys.stderr)
     for name, result in run.results.items():
         head = result.head
         print(f'{name}: MAE mean {_fmt(head.mae_mean_deg if head else None)} deg, '
