@@ -74,6 +74,13 @@ def test_clock_jump_when_looping(bag, rclpy_context):
     assert second.trace.times.size >= 0.9 * first.trace.times.size  # still publishing
     assert np.all(np.diff(second.trace.times) > 0)  # each segment is monotonic
     assert math.isfinite(second.head.mae_mean_deg)
+    hops = len(contents.audio_payloads) * 512 // 533
+    for segment in replay.segments:  # each pass has its own counters and events
+        assert abs(segment.frames_stepped - hops) <= 2, segment.frames_stepped
+        assert all(contents.start <= t <= contents.end + 0.1
+                   for t, *_ in segment.backchannels)
+    assert int(replay.diagnostics['frames processed']) <= sum(
+        s.frames_stepped for s in replay.segments)
 
 
 def test_replay_without_audio_info_and_in_real_time(bag, tmp_path, rclpy_context):

@@ -230,11 +230,12 @@ def summary_markdown(run: EvaluationRun, data: Dict[str, Any]) -> str:
         if jumps:
             lines.append(f'- **clock jumped back {len(jumps)} time(s)** (looped bag): the '
                          f'recording was split into {run.replay_info["segments"]} segments, '
-                         'each scored on its own; the table shows the first pass')
-            for i, later in enumerate(run.replay_passes, start=2):
-                mae = _fmt(later.head.mae_mean_deg if later.head else None)
-                lines.append(f'  - pass {i}: MAE mean {mae} deg, '
-                             f'{later.trace.times.size} poses')
+                         'each scored on its own; every replay figure of the table is the '
+                         'first pass\'s')
+            passes = [run.results['replay']] + run.replay_passes
+            for i, result in enumerate(passes, start=1):
+                lines.append(f'  - pass {i}: {_pass_figures(result)}')
+            lines.append(f'  - all passes: {_pass_figures(*passes)}')
         lines += [f'- {note}' for note in run.replay_info['notes']]
     if len(names) == 2:
         explanation = _explain(data['difference'], run.replay_info)
@@ -249,6 +250,18 @@ def summary_markdown(run: EvaluationRun, data: Dict[str, Any]) -> str:
                'head-only bag lacks.')]
     lines += ['', 'Plots: ' + ', '.join(f'[{p}]({p})' for p in PLOTS), '']
     return '\n'.join(lines)
+
+
+def _pass_figures(*results: EvalResult) -> str:
+    """Return one line of figures over the given replay passes (means weighted by turns)."""
+    turns = sum(r.head.n_utterances for r in results if r.head)
+    mae = (sum(r.head.mae_mean_deg * r.head.n_utterances for r in results if r.head) / turns
+           if turns else None)
+    return (f'MAE mean {_fmt(mae)} deg over {turns} turns, '
+            f'{sum(r.trace.times.size for r in results)} poses, '
+            f'{sum(r.trace.frames_stepped for r in results)} frames stepped, '
+            f'{sum(r.trace.frames_dropped for r in results)} dropped, '
+            f'{sum(len(r.trace.backchannels) for r in results)} backchannels')
 
 
 def _ms(seconds: Optional[float]) -> str:

@@ -27,7 +27,10 @@ pose. Dropped frames come from the node's own counters (as on ``/diagnostics``).
 Looping (``loops > 1``) jumps ``/clock`` back to the bag start after each pass, as
 ``ros2 bag play --loop --clock`` does. The node keeps running (its timer follows the backward
 jump); the recorder detects every backward jump of the pose stamps and splits the recording
-into segments, each scored on its own, so no metric mixes two passes. The clock jumps are
+into segments, each scored on its own, so no metric mixes two passes: poses and backchannels
+belong to the pass during which they arrived, and frames stepped and dropped are the node's
+counters read at the end of each pass (exact in lockstep, where the node has answered every
+tick of a pass before the clock jumps). The clock jumps are
 reported in :attr:`ReplayResult.clock_jumps`.
 """
 
@@ -119,7 +122,7 @@ class _Player:
         self.pose_topic = f'{prefix}/head_pose'
         self.lock = threading.Lock()
         self.poses: List[Tuple[float, HeadPose]] = []  # (wall arrival, message)
-        self.backchannels: List[Backchannel] = []
+        self.backchannels: List[Tuple[float, Backchannel]] = []  # (wall arrival, message)
         self.diagnostics: dict = {}
         self.node.create_subscription(HeadPose, self.pose_topic, self._on_pose, 1000)
         self.node.create_subscription(Backchannel, f'{prefix}/backchannel',
@@ -132,7 +135,7 @@ class _Player:
 
     def _on_backchannel(self, msg: Backchannel) -> None:
         with self.lock:
-            self.backchannels.append(msg)
+            self.backchannels.append((time.perf_counter(), msg))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -250,8 +253,11 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
     audio_wall: List[Tuple[int, float]] = []
     published, wall_start = 0, time.perf_counter()
     waits, waited = 0, 0.0
+    counters: List[Tuple[int, int]] = []  # the node's (stepped, dropped) at each pass's end
     for loop in range(config.loops):
         if loop:
+            status = listener.status()
+            counters.append((status.frames_stepped, status.frames_dropped))
             player.publish_clock(start_ns)  # the clock jumps back, as in ros2 bag play --loop
         pass_wall = time.perf_counter()
         for when, kind, index in events:
@@ -283,8 +289,8 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
     with player.lock:
         poses, backchannels = list(player.poses), list(player.backchannels)
     status = listener.status()
-    segments, jumps = _segments(poses, backchannels, clock_wall, audio_wall,
-                                status.frames_stepped, status.frames_dropped)
+    counters.append((status.frames_stepped, status.frames_dropped))
+    segments, jumps = _segments(poses, backchannels, clock_wall, audio_wall, counters)
     if len(poses) < expected:
         notes.append(f'received {len(poses)} of {expected} poses (one per clock tick)')
     result = ReplayResult(segments, jumps, dict(player.diagnostics), wall, published, waits,
@@ -314,11 +320,18 @@ def _wait_for_node(listener: ListenerNode, player: _Player, audio_published: int
     return waited if waited > 1e-3 else 0.0  # a sub-millisecond wait is the normal hand-off
 
 
-def _segments(poses: List[Tuple[float, HeadPose]], backchannels: List[Backchannel],
+def _segments(poses: List[Tuple[float, HeadPose]],
+              backchannels: List[Tuple[float, Backchannel]],
               clock_wall: List[Tuple[int, float]], audio_wall: List[Tuple[int, float]],
-              frames_stepped: int, frames_dropped: int
+              counters: List[Tuple[int, int]]
               ) -> Tuple[List[Trace], List[Tuple[float, float]]]:
-    """Split the recording where the stamps jump back; attach latency to each segment."""
+    """
+    Split the recording where the stamps jump back; give each segment its own figures.
+
+    Poses and backchannels go to the pass during which they arrived (every pass covers the
+    same bag times, so stamps cannot tell them apart); frames stepped and dropped are the
+    differences of the node's counters read at each pass's end (``counters``, cumulative).
+    """
     cuts, jumps = [0], []
     stamps = [_stamp(msg) for _, msg in poses]
     for i in range(1, len(stamps)):
@@ -330,19 +343,22 @@ def _segments(poses: List[Tuple[float, HeadPose]], backchannels: List[Backchanne
                         if clock_wall[i][0] < clock_wall[i - 1][0]] + [len(clock_wall)]
     audio_cuts = [0] + [i for i in range(1, len(audio_wall))
                         if audio_wall[i][0] < audio_wall[i - 1][0]] + [len(audio_wall)]
-    events = sorted(((_stamp(b), b) for b in backchannels), key=lambda e: e[0])
+    starts = [poses[c][0] for c in cuts[1:-1]]  # wall arrival of each later pass's first pose
+    passes = [bisect.bisect_right(starts, arrival) for arrival, _ in backchannels]
+    per_pass = [(s - ps, d - pd) for (s, d), (ps, pd) in zip(counters, [(0, 0)] + counters)]
+    if len(per_pass) != len(cuts) - 1:  # a pass without poses: only totals are known
+        per_pass = [counters[-1]] * (len(cuts) - 1)
     segments = []
     for k in range(len(cuts) - 1):
         part = poses[cuts[k]:cuts[k + 1]]
         times = np.array([_stamp(m) for _, m in part])
-        lo, hi = (times.min(), times.max()) if times.size else (0.0, -1.0)
         clocks = clock_wall[clock_cuts[k]:clock_cuts[k + 1]] if k + 1 < len(clock_cuts) else []
         audio = audio_wall[audio_cuts[k]:audio_cuts[k + 1]] if k + 1 < len(audio_cuts) else []
         trace = Trace(times, np.array([(m.roll, m.pitch, m.yaw) for _, m in part],
                                       dtype=np.float64).reshape(-1, 3),
-                      [(t, b.type, float(b.intensity), float(b.duration)) for t, b in events
-                       if lo <= t <= hi],
-                      frames_stepped, frames_dropped)
+                      sorted((_stamp(b), b.type, float(b.intensity), float(b.duration))
+                             for (_, b), n in zip(backchannels, passes) if n == k),
+                      *per_pass[k])
         trace.latency = _latency(part, clocks, audio)
         segments.append(trace)
     return segments, jumps
