@@ -5,8 +5,12 @@
 #      ~/.cache/listener_head_ros/venv. It must lie outside this source tree: CMake refuses
 #      exported include paths (numpy's, here) that point into the package source;
 #   2. the fix for the ROS wheels' hard-coded include paths in their CMake files;
-#   3. colcon builds of the test-only interface underlay (build/test_underlay) and of this
-#      package (install/).
+#   3. where ../shared/ros2-launch exists (every development machine and CI), the real upstream
+#      launch, launch_ros, launch_testing, launch_pytest and ros2 CLI wheels from it, for the
+#      tests only (users with ROS 2 installed already have them; they are never shipped);
+#   4. colcon builds of the test-only interface underlay (build/test_underlay: the
+#      audio_common_msgs and hri_msgs stand-ins, and composition_interfaces from
+#      ../shared/ros2-launch/src where that exists) and of this package (install/).
 # Safe to re-run: each step is skipped when its inputs have not changed.
 # Afterwards, `source scripts/env.sh` gives a shell with everything on its paths.
 set -euo pipefail
@@ -60,9 +64,34 @@ export VIRTUAL_ENV="$VENV"
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 
-step "Test-only interface underlay (audio_common_msgs, hri_msgs stand-ins) -> build/test_underlay"
+# launch, launch_ros, launch_testing and the ros2 CLI are on no registry these machines reach;
+# ../shared/ros2-launch holds their unmodified upstream wheels (see its README). Test-only.
+underlay_paths=(test/interfaces/audio_common_msgs test/interfaces/hri_msgs)
+ROS2_LAUNCH="$ROOT/../shared/ros2-launch"
+if [ -d "$ROS2_LAUNCH/wheels" ]; then
+  ROS2_LAUNCH="$(cd "$ROS2_LAUNCH" && pwd)"
+  step "Real launch / launch_ros / launch_testing / ros2 CLI wheels for the tests ($ROS2_LAUNCH)"
+  shopt -s nullglob
+  wheels=("$ROS2_LAUNCH"/wheels/*.whl)
+  shopt -u nullglob
+  [ "${#wheels[@]}" -gt 0 ] || fail "no wheels in $ROS2_LAUNCH/wheels"
+  want="$(sha256sum "${wheels[@]}" | sha256sum | cut -d' ' -f1)"
+  have="$(cat "$VENV/.ros2-launch.sha256" 2>/dev/null || true)"
+  if [ "$want" != "$have" ]; then
+    "$VENV/bin/python" -m pip install --quiet --no-deps "${wheels[@]}" \
+      || fail "pip could not install the wheels of $ROS2_LAUNCH/wheels"
+    echo "$want" > "$VENV/.ros2-launch.sha256"
+  else
+    echo "up to date"
+  fi
+  underlay_paths+=("$ROS2_LAUNCH/src/composition_interfaces")
+else
+  step "No ../shared/ros2-launch: the launch and ros2 CLI tests will skip"
+fi
+
+step "Test-only interface underlay (${underlay_paths[*]##*/}) -> build/test_underlay"
 colcon --log-base build/log build \
-  --paths test/interfaces/audio_common_msgs test/interfaces/hri_msgs \
+  --paths "${underlay_paths[@]}" \
   --build-base build/test_interfaces --install-base build/test_underlay \
   --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
   || fail "colcon could not build the test interface packages (log: build/log/latest)"
