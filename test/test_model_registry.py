@@ -5,6 +5,7 @@ Adding a model is one file plus one registration line: train, save, load and run
 ``BUILTIN_NETWORK_MODULES``, which the fixture adds. Nothing else in the package changes.
 """
 
+import io
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 import soundfile
 
 from listener_head_ros.data.feature_cache import prepare_cache
+from listener_head_ros.data.iemocap import IemocapSource
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
 from listener_head_ros.models import registry
 from listener_head_ros.models.checkpoint import load_checkpoint, registered_model_types
@@ -41,12 +43,12 @@ def trained(tiny_registered, tmp_path_factory):
     root = tmp_path_factory.mktemp('tiny')
     corpus = generate_corpus(root / 'corpus', SyntheticConfig(
         sessions=(1, 2), dialogs_per_session=1, turns_per_dialog=6), seed=3)
-    prepare_cache(corpus.root, root / 'cache', sessions=(1, 2), progress=False,
-                  out=open('/dev/null', 'w'))
+    prepare_cache(IemocapSource(corpus.root, sessions=(1, 2)), root / 'cache', progress=False,
+                  out=io.StringIO())
     config = TrainConfig(cache_dir=str(root / 'cache'), out_dir=str(root / 'run'),
-                         model_type='tiny_listener', sessions=(1, 2), folds=(2,), steps=30,
-                         batch_size=2, crop_frames=60, warmup_steps=5, log_every=10,
-                         checkpoint_every=30, device='cpu')
+                         model_type='tiny_listener', folds=(2,), steps=30, batch_size=2,
+                         crop_frames=60, burn_in_frames=30, warmup_steps=5, log_every=10,
+                         checkpoint_every=30, device='cpu', streaming_eval=False)
     results = cross_validation(config)
     return root / 'run' / 'fold2' / 'checkpoint', results
 
