@@ -4,22 +4,27 @@ Start the active listener and the head driver.
     ros2 launch listener_head_ros listener.launch.py \
         audio_topic:=/audio/audio robot_profile:=tiago namespace:=robot
 
-The listener is a lifecycle node; this file configures and then activates it. The same graph
-runs without `ros2 launch` through `ros2 run listener_head_ros listener_graph` (or the
-`listener_head_ros.ros.graph` module), from the same YAML files.
+Lifecycle: the listener is a lifecycle node that owns its own transitions. With
+``autostart:=true`` (the default) it configures and then activates itself as soon as it starts,
+the same way under ``ros2 launch`` and ``ros2 run``; this file sends it no transition. A failed
+configure (``model:=/missing/checkpoint``) is logged and leaves it running, unconfigured: correct
+the parameter (``ros2 param set /listener model ...``), then ``ros2 lifecycle set /listener
+configure`` and ``activate``. With ``autostart:=false`` it starts unconfigured and waits for
+whoever is to drive it: a lifecycle manager, ``ros2 lifecycle set``, or a launch file that
+includes this one and emits ``ChangeState`` events for the ``LifecycleNode`` named ``listener``.
+Never combine ``autostart:=true`` with another driver: both would send the same transitions.
+
+The same graph runs without ``ros2 launch`` through ``ros2 run listener_head_ros listener_graph``
+(or the ``listener_head_ros.ros.graph`` module), from the same YAML files.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -45,13 +50,18 @@ def generate_launch_description() -> LaunchDescription:
                               description="'prosodic' or a trained checkpoint directory."),
         DeclareLaunchArgument('device', default_value='auto',
                               description='auto, cpu or cuda (falls back to the CPU).'),
+        DeclareLaunchArgument('autostart', default_value='true',
+                              description='true: the listener configures and activates itself; '
+                                          'false: it waits, unconfigured, for a lifecycle '
+                                          'manager or ros2 lifecycle set.'),
     ]
     listener = LifecycleNode(
         package='listener_head_ros', executable='listener_node', name='listener',
         namespace=namespace, output='screen',
         parameters=[LaunchConfiguration('params_file'),
                     {'use_sim_time': use_sim_time, 'model': LaunchConfiguration('model'),
-                     'device': LaunchConfiguration('device')}],
+                     'device': LaunchConfiguration('device'),
+                     'autostart': LaunchConfiguration('autostart')}],
         remappings=[('audio', LaunchConfiguration('audio_topic')),
                     ('audio_info', LaunchConfiguration('audio_info_topic'))],
     )
@@ -62,13 +72,4 @@ def generate_launch_description() -> LaunchDescription:
                     {'use_sim_time': use_sim_time,
                      'robot_profile': LaunchConfiguration('robot_profile')}],
     )
-    configure = EmitEvent(event=ChangeState(
-        lifecycle_node_matcher=matches_action(listener),
-        transition_id=Transition.TRANSITION_CONFIGURE))
-    activate_when_configured = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=listener, goal_state='inactive',
-        entities=[EmitEvent(event=ChangeState(
-            lifecycle_node_matcher=matches_action(listener),
-            transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription(
-        arguments + [activate_when_configured, listener, driver, configure])
+    return LaunchDescription(arguments + [listener, driver])

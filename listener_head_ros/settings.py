@@ -92,6 +92,10 @@ class ListenerSettings:
     frame_id: str = setting('head', 'frame_id of published headers.')
     diagnostics_period: float = setting(1.0, 'Seconds between /diagnostics messages.',
                                         (0.1, 60.0))
+    autostart: bool = setting(
+        True, 'The node configures and activates itself when it starts (it owns its lifecycle '
+        "transitions); false leaves it unconfigured for a lifecycle manager or 'ros2 lifecycle "
+        "set'.")
     prosodic: ProsodicListenerConfig = group(ProsodicListenerConfig,
                                              'The embedded prosodic listener.')
 

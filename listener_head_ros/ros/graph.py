@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+import signal
 import sys
 import threading
 from typing import Callable, List, Optional, Tuple
@@ -136,8 +137,9 @@ class GraphRunner:
 def _spin(executor: Executor) -> None:
     try:
         executor.spin()
-    except ExternalShutdownException:
-        pass
+    except Exception:
+        if executor.context.ok():  # else it met the signal handler's shutdown half-way
+            raise
 
 
 def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_graph',
@@ -150,6 +152,11 @@ def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_g
     destroyed (only if the graph had started), e.g. to attach and save instrumentation.
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    if threading.current_thread() is threading.main_thread():
+        # rclpy's own handler stops the executors; Python's is ignored so that a second signal
+        # (Ctrl-C under a launcher sends two) cannot break the clean-up (see listener_node.main).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     rclpy.init(args=args)
     runner, started = None, False
     try:

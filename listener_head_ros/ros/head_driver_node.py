@@ -8,6 +8,7 @@ robot_state_publisher and RViz). The mapping, limits and the return to neutral w
 live in :class:`listener_head_ros.head_profile.HeadJointCommander`.
 """
 
+import signal
 import sys
 from typing import Optional
 
@@ -128,23 +129,32 @@ class HeadDriverNode(Node):
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the head driver node until shutdown; return the process exit code."""
+    """Run the head driver node until SIGINT or SIGTERM; return the process exit code."""
+    # rclpy's own handler stops the executor; Python's is ignored so that a second signal (Ctrl-C
+    # under launch sends two) cannot break the clean-up (see listener_node.main).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    node = executor = None
     try:
         with rclpy.init(args=argv):
             try:
                 node = HeadDriverNode()
+                executor = SingleThreadedExecutor()
+                executor.add_node(node)
+                executor.spin()
             except HeadProfileError:
                 return 1  # already logged by the node
             except ParameterException as error:
                 print(f'head_driver: invalid parameter: {error}', file=sys.stderr)
                 return 1
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
+            except Exception:
+                if rclpy.ok():  # else a signal's shutdown came half-way: a clean stop
+                    raise
             finally:
-                executor.shutdown()
-                node.destroy_node()
+                if executor is not None:
+                    executor.shutdown()
+                if node is not None:
+                    node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0

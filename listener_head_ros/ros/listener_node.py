@@ -19,6 +19,7 @@ import collections
 from dataclasses import dataclass
 import functools
 import math
+import signal
 import sys
 import threading
 import time
@@ -30,7 +31,8 @@ import numpy as np
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.exceptions import ParameterException
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
     DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
@@ -150,13 +152,18 @@ class ListenerNode(LifecycleNode):
                 {spec.name: self._p(spec.name) for spec in LISTENER_SETTINGS}, 'parameters')
             self.listener = build_listener(settings,
                                            available_inputs=self.supplied_inputs(settings))
-        except (CheckpointError, ValueError, TypeError) as error:
-            self.get_logger().error(f'configure failed: {error}')
+            for warning in self.listener.warnings:
+                self.get_logger().warning(warning)
+            self.listener.engine.warm_up()
+        except Exception as error:  # noqa: B902 - any failure leaves a node that can retry
+            known = isinstance(error, (CheckpointError, ValueError, TypeError))
+            self.get_logger().error(
+                f'configure failed: {error if known else repr(error)}. The node stays '
+                'unconfigured: correct the parameter (ros2 param set) and configure it again '
+                f'(ros2 lifecycle set {self.get_fully_qualified_name()} configure)')
+            self._release()
             return TransitionCallbackReturn.FAILURE
-        for warning in self.listener.warnings:
-            self.get_logger().warning(warning)
         model = self.listener.model
-        self.listener.engine.warm_up()
         self.tick_seconds.clear()
         self.tick_cpu_seconds.clear()
         topics = self.listener.settings.topics
@@ -403,21 +410,41 @@ def _signed(value: float) -> float:
 
 
 def main(argv: Optional[list] = None) -> int:
-    """Run the listener node alone; configure and activate it, then spin until Ctrl-C."""
+    """
+    Run the listener node alone until SIGINT or SIGTERM; return a process exit code.
+
+    With ``autostart`` (the default) the node configures and activates itself: it owns its
+    lifecycle transitions, under ``ros2 run`` and ``ros2 launch`` alike. A failed configure is
+    logged and leaves the node running, unconfigured, for a later ``configure``. With
+    ``autostart: false`` it waits, unconfigured, for a lifecycle manager or ``ros2 lifecycle``.
+    """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    # rclpy's own handler (installed by init) shuts the context down on SIGINT and SIGTERM, which
+    # stops the executor. Python's is ignored: no KeyboardInterrupt can break the clean-up, and a
+    # second signal (Ctrl-C under launch sends two, the terminal's and launch's) cannot kill the
+    # interpreter while it finalizes ("process has died ... exit code -2").
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     rclpy.init(args=argv if argv is not None else sys.argv)
-    node = ListenerNode()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
+    node = executor = None
     try:
-        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            return 1
-        node.trigger_activate()
+        node = ListenerNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        if node.get_parameter('autostart').value and (
+                node.trigger_configure() == TransitionCallbackReturn.SUCCESS and rclpy.ok()):
+            node.trigger_activate()
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    except ParameterException as error:
+        print(f'listener: invalid parameter: {error}', file=sys.stderr)
+        return 1
+    except Exception:
+        if rclpy.ok():  # else a signal's shutdown came half-way (e.g. into a wait): a clean stop
+            raise
     finally:
-        executor.shutdown()
-        node.destroy_node()
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
     return 0
