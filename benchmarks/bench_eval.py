@@ -3,10 +3,11 @@ Offline evaluation speed, as a multiple of real time, on the CPU.
 
 Generates a synthetic dialog, converts it to a bag, then times the three stages of
 ``training/evaluate.py --mode offline``: reading the bag, running the model through the node's
-loop (:func:`listener_head_ros.eval.offline.simulate_node`) and scoring. Prints the figures;
+loop (:func:`listener_head_ros.eval.simulate.simulate_node`) and scoring. Prints the figures;
 never asserts on them::
 
-    python benchmarks/bench_eval.py [--model prosodic|CHECKPOINT] [--turns 12] [--repeats 3]
+    python benchmarks/bench_eval.py [--model prosodic|CHECKPOINT] [--bag BAG] [--turns 12]
+        [--repeats 3]
 """
 
 import argparse
@@ -34,15 +35,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="'prosodic' or a checkpoint (default: config/listener.yaml's)")
     parser.add_argument('--params-file', type=Path, default=None,
                         help='listener parameter file (default: config/listener.yaml)')
+    parser.add_argument('--bag', type=Path, default=None,
+                        help='time this bag instead of a generated synthetic dialog')
     parser.add_argument('--turns', type=int, default=12, help='turns of the synthetic dialog')
     parser.add_argument('--repeats', type=int, default=3, help='timed runs (best is shown)')
     args = parser.parse_args(argv)
     print(f'load average: {", ".join(f"{v:.2f}" for v in os.getloadavg())} '
           f'({os.cpu_count()} CPUs)')
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = generate_corpus(Path(tmp) / 'corpus', SyntheticConfig(
-            sessions=(1,), dialogs_per_session=1, turns_per_dialog=args.turns))
-        bag = convert_corpus(corpus.root, Path(tmp) / 'bags', (1,))[0].path
+        bag = args.bag
+        if bag is None:
+            corpus = generate_corpus(Path(tmp) / 'corpus', SyntheticConfig(
+                sessions=(1,), dialogs_per_session=1, turns_per_dialog=args.turns))
+            bag = convert_corpus(corpus.root, Path(tmp) / 'bags', (1,))[0].path
         timings = {'read': [], 'model loop': [], 'score': []}
         for _ in range(args.repeats):
             start = time.perf_counter()
