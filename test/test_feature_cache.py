@@ -146,7 +146,7 @@ def test_only_json_and_safetensors_no_pickle(cache_dir):
     assert 'data.iemocap' not in source  # the cache knows sources only by their contract
 
 
-class _FixedSplitSource(DialogSource):
+class FixedSplitSource(DialogSource):
     """A corpus with a fixed split and two target streams, as REACT 2025 will be."""
 
     name = 'fixed'
@@ -177,7 +177,7 @@ class _FixedSplitSource(DialogSource):
         for dialog_id, group in zip(self.dialog_ids(), ('train', 'test')):
             n = 40
             valid = np.ones(n, bool)
-            valid[5:9] = False
+            valid[22:26] = False  # in the window's tail: the utterance still counts
             yield DialogStream(
                 dialog_id, group, 0.1 * rng.standard_normal(n * 533).astype(np.float32),
                 16000, 533, {'head': rng.standard_normal((n, 3)).astype(np.float32),
@@ -189,7 +189,7 @@ class _FixedSplitSource(DialogSource):
 
 def test_any_source_and_any_streams(tmp_path):
     """A non-IEMOCAP source with a fixed split and two streams round-trips through the cache."""
-    source = _FixedSplitSource()
+    source = FixedSplitSource()
     cache = prepare_cache(source, tmp_path, progress=False, out=io.StringIO())
     assert cache.split.kind == FIXED and cache.targets == ('head', 'facial_attributes')
     assert cache.floors is None and cache.report == {}

@@ -64,8 +64,8 @@ def main() -> int:
     parser.add_argument('--model-config', type=json.loads, default=SMALL_GRU,
                         help='network settings as JSON, e.g. \'{"hidden_size": 128}\'')
     parser.add_argument('--crop-frames', type=int, default=150)
-    parser.add_argument('--burn-in-frames', type=int, default=150)
-    parser.add_argument('--steps', type=int, default=1500)
+    parser.add_argument('--burn-in-frames', type=int, default=90)
+    parser.add_argument('--steps', type=int, default=2000)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--folds', type=int, nargs='+', default=[])
     parser.add_argument('--seed', type=int, default=0)

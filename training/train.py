@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """
-Train a learned listener with leave-one-session-out cross-validation.
+Train a learned listener on a feature cache: one fresh model per fold of the corpus's split.
 
     python training/train.py --config config/training/iemocap_gru.yaml \
         --cache cache/iemocap --out runs/gru
     torchrun --nproc_per_node 4 training/train.py --config ...   # several GPUs (DDP)
 
-Each fold's node-loadable checkpoint lands in ``<out>/fold<N>/checkpoint``; the metrics of every
-fold and overall in ``<out>/results.json``. Re-running the same command resumes.
+IEMOCAP is split leave-one-session-out, a corpus with a fixed split trains once. Each fold's
+node-loadable checkpoint lands in ``<out>/fold<name>/checkpoint``; its figures (protocol,
+listening window and tail; batched, through the node's streaming path and for the neutral
+pose; the floor ratio on synthetic corpora, see docs/metrics.md) in ``metrics.json`` there,
+and every fold's and the overall ones in ``<out>/results.json``. Re-running the same command
+resumes.
 """
 
 import argparse
@@ -25,7 +29,7 @@ def main() -> int:
     parser.add_argument('--cache', help='feature cache (overrides cache_dir)')
     parser.add_argument('--out', help='output directory (overrides out_dir)')
     parser.add_argument('--steps', type=int, help='training steps per fold (overrides steps)')
-    parser.add_argument('--folds', type=int, nargs='+', help='test sessions to run')
+    parser.add_argument('--folds', nargs='+', help='held-out groups to run (IEMOCAP: sessions)')
     parser.add_argument('--device', help='auto, cpu or cuda')
     args = parser.parse_args()
     try:
@@ -36,7 +40,9 @@ def main() -> int:
         print(f'train.py: {error}', file=sys.stderr)
         return 2
     if results:
-        print(json.dumps(results['cross_validation'], indent=2))
+        overall = results['cross_validation']
+        keys = ('figures', 'floor_ratio', 'streaming_over_model')
+        print(json.dumps({key: overall[key] for key in keys if key in overall}, indent=2))
     return 0
 
 

@@ -11,30 +11,34 @@ floor and the neutral pose's MAE of each figure).  Session 5 reproduces the rele
 exception: the male wearer's first scripted dialog is ``Ses05M_script01_1b`` with
 ``MOCAP_head/Ses05M_script01_1.txt``.
 
-Speech.  Each turn is one utterance: ``lead_seconds`` of silence, 1..3 phrases separated
+Speech.  Each turn is one utterance: ``lead_seconds`` of silence, 2..4 phrases separated
 by pauses, then ``closing_silence_seconds`` of silence (inside the transcribed span); turns
 are separated by ``turn_gap_seconds`` of silence.  A phrase is a harmonic source (12
 harmonics, 1/k roll-off) with a declining, accented f0 contour whose last syllable falls to
-``final_f0_ratio`` of the speaker's base pitch (the low-pitch phrase-end cue), shaped by a
-syllable-rate amplitude envelope that never reaches silence inside a phrase, plus aspiration
-noise; a -70 dBFS noise floor covers both channels.  Utterances start on a grid of 8 model
-hops counted from the start of the dialog (``8 * 533 / 16000`` s is exact with the
+``final_f0_ratio`` of the speaker's base pitch at the end of the utterance's final phrase
+(the low-pitch cue of an utterance end) and rises to ``continuation_f0_ratio`` at the end of
+every other phrase (a continuation rise: more is coming), shaped by a syllable-rate
+amplitude envelope that never reaches silence inside a phrase, plus aspiration noise; a
+-70 dBFS noise floor covers both channels.  Utterances start on a grid of 8 model hops
+counted from the start of the dialog (``8 * 533 / 16000`` s is exact with the
 transcription's 4 decimals), and phrase onsets and ends on the ``hop_samples`` grid, so every
 planted event falls exactly on a model frame boundary of the dialog stream: sub-frame timing
 ambiguity would otherwise add to the floor.
 
 Planted causal relation.  After every event of the actor who is *not* wearing the markers
 (the interlocutor), the listener makes each :class:`PlantedResponse` of ``responses``: a
-smooth, fixed-shape movement of one axis starting a fixed lag after the event.  By default
-the pitch column nods (down 8 degrees, then back up, 1 s) 300 ms after each phrase end, roll
+smooth, fixed-shape movement of one axis starting a fixed lag after the event.  The events
+(:data:`TRIGGERS`) are ``'phrase_onset'``, ``'phrase_end'`` (the end of a phrase that
+another phrase of the same utterance follows) and ``'utterance_end'`` (the end of the
+transcribed utterance, ``closing_silence_seconds`` after its final phrase).  By default the
+pitch column nods (down 8 degrees, then back up, 1 s) 300 ms after each phrase end, roll
 tilts 3 degrees 100 ms after it, yaw turns 5 degrees 200 ms after each phrase onset, and a
 **post-utterance nod** (down 6 degrees, 0.8 s) starts 100 ms after each utterance ends:
 outside the transcribed span, in the pause before the next turn (``turn_gap_seconds``
 holds it), so only a listening window sees it.  Pauses are at least as long as every
-phrase-end lag and no phrase has a silent gap inside, so each response is a deterministic
-function of the audio heard so far: an utterance ends ``closing_silence_seconds`` after its
-last phrase, which is known to be the last once a silence longer than every pause has passed
-(``closing_silence_seconds`` exceeds the longest pause).  On top, every axis gets AR(1) noise
+phrase-end lag, no phrase has a silent gap inside, and a phrase's last syllable tells
+whether the utterance goes on, so each response is a deterministic function of the audio
+heard so far.  On top, every axis gets AR(1) noise
 ``e_t = phi e_{t-1} + sqrt(1 - phi^2) sigma_a w_t`` (``w`` white, unit variance) at the mocap
 rate, started from its stationary law so that its stationary standard deviation is exactly
 ``noise_std_deg[a]``, and the wearer's constant neutral pose (uniform in
@@ -135,18 +139,18 @@ class SyntheticConfig:
     sample_rate: int = 16000
     hop_samples: int = 533  # model hop: phrase boundaries lie on this grid (see module doc)
     mocap_fps: float = 120.0
-    phrases_per_turn: Tuple[int, int] = (1, 3)
+    phrases_per_turn: Tuple[int, int] = (2, 4)
     syllables_per_phrase: Tuple[int, int] = (3, 7)
     syllable_seconds: Tuple[float, float] = (0.12, 0.24)
     pause_seconds: Tuple[float, float] = (0.45, 0.9)  # between phrases, >= every end lag
     lead_seconds: float = 0.25  # silence opening each utterance
-    closing_silence_seconds: float = 1.5  # silence closing each utterance: holds every
-    # phrase-end response and exceeds every pause
+    closing_silence_seconds: float = 0.3  # silence closing each transcribed utterance
     turn_gap_seconds: Tuple[float, float] = (1.0, 1.6)  # silence between utterances: holds
     # every utterance-end response
     window_tail_seconds: float = DEFAULT_TAIL_SECONDS  # listening windows of the figures
     same_speaker_probability: float = 0.2
-    final_f0_ratio: float = 0.72  # last syllable of a phrase falls to this x base f0
+    final_f0_ratio: float = 0.72  # an utterance's last syllable falls to this x base f0
+    continuation_f0_ratio: float = 1.2  # other phrases' last syllables rise to this
     responses: Tuple[PlantedResponse, ...] = DEFAULT_RESPONSES
     noise_std_deg: Tuple[float, float, float] = (0.6, 0.6, 0.6)  # roll, pitch, yaw
     noise_phi: float = 0.95  # AR(1) coefficient per mocap row
@@ -162,16 +166,10 @@ class SyntheticConfig:
                 raise ValueError(f'bad planted response {r}')
             if r.trigger == 'phrase_end' and self.pause_seconds[0] < r.lag_seconds:
                 raise ValueError('pause_seconds must be >= the lag of phrase_end responses')
-            if r.trigger == 'utterance_end':
-                if self.turn_gap_seconds[0] < r.lag_seconds + r.seconds:
-                    raise ValueError('turn_gap_seconds must hold every utterance_end response '
-                                     '(lag + seconds)')
-            elif self.closing_silence_seconds < r.lag_seconds + r.seconds:
-                raise ValueError('closing_silence_seconds must hold every phrase response '
+            if (r.trigger == 'utterance_end'
+                    and self.turn_gap_seconds[0] < r.lag_seconds + r.seconds):
+                raise ValueError('turn_gap_seconds must hold every utterance_end response '
                                  '(lag + seconds)')
-        if self.closing_silence_seconds <= self.pause_seconds[1]:
-            raise ValueError('closing_silence_seconds must exceed the longest pause, so that '
-                             'an utterance end is predictable')
         if not 0.0 <= self.noise_phi < 1.0:
             raise ValueError('noise_phi must lie in [0, 1)')
         if self.dialogs_per_session < 1 or self.turns_per_dialog < 1:
@@ -215,8 +213,9 @@ class DialogTruth:
         """Return the times of the other actor's events of one of :data:`TRIGGERS`."""
         if trigger == 'utterance_end':
             return np.array([u.end for u in self.listener_utterances()])
-        attr = 'phrase_ends' if trigger == 'phrase_end' else 'phrase_onsets'
-        return np.array([t for u in self.listener_utterances() for t in getattr(u, attr)])
+        if trigger == 'phrase_end':  # the phrase ends that another phrase follows
+            return np.array([t for u in self.listener_utterances() for t in u.phrase_ends[:-1]])
+        return np.array([t for u in self.listener_utterances() for t in u.phrase_onsets])
 
     def turns(self) -> List[Turn]:
         """Return the utterances as the parser reads them from the transcription."""
@@ -313,8 +312,8 @@ def _dialog_names(session: int, count: int) -> List[Tuple[str, str, str]]:
 
 
 def _phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
-                  config: SyntheticConfig) -> np.ndarray:
-    """Return one phrase, a whole number of hops long."""
+                  end_ratio: float, config: SyntheticConfig) -> np.ndarray:
+    """Return one phrase ending at ``end_ratio`` x base f0, a whole number of hops long."""
     sr, hop = config.sample_rate, config.hop_samples
     durations = rng.uniform(*config.syllable_seconds, size=n_syllables)
     n = int(math.ceil(durations.sum() * sr / hop)) * hop
@@ -325,7 +324,7 @@ def _phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
     knots = base_f0 * np.linspace(1.08, 0.95, n_syllables) * (
         1.0 + 0.08 * rng.uniform(-1.0, 1.0, n_syllables))
     xs = np.concatenate(([0.0], centres[:-1], [edges[-1]]))
-    ys = np.concatenate(([knots[0]], knots[:-1], [config.final_f0_ratio * base_f0]))
+    ys = np.concatenate(([knots[0]], knots[:-1], [end_ratio * base_f0]))
     f0 = np.interp(t, xs, ys)
     phase = 2.0 * np.pi * np.cumsum(f0) / sr + rng.uniform(0.0, 2.0 * np.pi)
     # sum_k sin(k phase) / k, with the recurrence sin(kx) = 2 cos(x) sin((k-1)x) - sin((k-2)x)
@@ -360,12 +359,14 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
         start = s0 / sr
         cursor = s0 + int(round(cfg.lead_seconds * sr / hop)) * hop
         onsets, ends = [], []
-        for p in range(rng.integers(cfg.phrases_per_turn[0], cfg.phrases_per_turn[1] + 1)):
+        phrases = int(rng.integers(cfg.phrases_per_turn[0], cfg.phrases_per_turn[1] + 1))
+        for p in range(phrases):
             if p:
                 cursor += int(round(rng.uniform(*cfg.pause_seconds) * sr / hop)) * hop
+            end_ratio = cfg.final_f0_ratio if p == phrases - 1 else cfg.continuation_f0_ratio
             audio = _phrase_audio(rng, int(rng.integers(
                 cfg.syllables_per_phrase[0], cfg.syllables_per_phrase[1] + 1)),
-                base_f0[speaker], cfg)
+                base_f0[speaker], end_ratio, cfg)
             pieces.append((cursor, _CHANNEL[speaker], audio))
             onsets.append(cursor / sr)
             cursor += audio.size

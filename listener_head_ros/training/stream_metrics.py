@@ -14,7 +14,7 @@ own (its :meth:`training_loss` over that stream's columns), weighted by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -70,6 +70,8 @@ def stream_metrics(name: str) -> StreamMetrics:
     return HeadStreamMetrics() if name == HEAD.name else StreamMetrics(get_stream(name))
 
 
-def fold_spread(values: List[float]) -> Dict[str, float]:
-    """Return the mean and population standard deviation of per-fold figures."""
+def fold_spread(values: List[float]) -> Optional[Dict[str, float]]:
+    """Return the mean and population standard deviation of per-fold figures (None if none)."""
+    if not values:
+        return None
     return {'mean': float(np.mean(values)), 'std': float(np.std(values))}
