@@ -26,7 +26,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -121,7 +121,8 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
         step, epoch, skip = load_training_state(state_dir, network, ema, optimizer)
         if run.is_main:
             print(f'resumed {fold_dir.name} at step {step}')
-    trainer = _TrainingLoss(network, config.targets)
+    columns = list(stream_slices(config.targets).values())  # each stream's output columns
+    trainer = _TrainingLoss(network, columns)
     if run.enabled:
         trainer = DistributedDataParallel(trainer)
     weights = torch.tensor([config.weight(name) for name in config.targets], device=run.device)
@@ -151,7 +152,7 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
             x, y, mask = (t.to(run.device, non_blocking=True) for t in (x, y, mask))
             with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
                 losses = trainer(x, y, mask)
-            loss = (losses * weights * _frame_shares(mask, trainer_streams(config), run)).sum()
+            loss = (losses * weights * _frame_shares(mask, columns, run)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
@@ -170,11 +171,6 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     if run.is_main:
         save_training_state(state_dir, network, ema, optimizer, step, epoch)
     return ema.module
-
-
-def trainer_streams(config: TrainConfig) -> List[slice]:
-    """Return the output columns of each target stream, in config order."""
-    return list(stream_slices(config.targets).values())
 
 
 def _ema_with_warmup(decay: float):
@@ -200,10 +196,10 @@ class _TrainingLoss(torch.nn.Module):
     only on each stream's columns.
     """
 
-    def __init__(self, network: torch.nn.Module, streams: Sequence[str]) -> None:
+    def __init__(self, network: torch.nn.Module, columns: Sequence[slice]) -> None:
         super().__init__()
         self.network = network
-        self.columns = list(stream_slices(streams).values())
+        self.columns = list(columns)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         outputs = self.network(x)
