@@ -136,14 +136,6 @@ class IemocapConfig:
         data['axis_signs'] = [float(s) for s in self.axis_signs]
         return data
 
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> 'IemocapConfig':
-        """Rebuild a config written by :meth:`to_dict`."""
-        values = dict(data)
-        values['features'] = FeatureConfig(**values.get('features', {}))
-        values['axis_signs'] = tuple(float(s) for s in values.get('axis_signs', (1, 1, 1)))
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class Utterance:
@@ -278,11 +270,6 @@ class PreparationReport:
     def to_dict(self) -> Dict[str, Any]:
         """Return a JSON-ready dict (session numbers become string keys)."""
         return {str(s): asdict(st) for s, st in sorted(self.sessions.items())}
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> 'PreparationReport':
-        """Rebuild a report written by :meth:`to_dict`."""
-        return cls({int(s): SessionStats(**st) for s, st in data.items()})
 
 
 def parse_utterance_id(utterance_id: str) -> Optional[UtteranceId]:
