@@ -278,7 +278,9 @@ def bayes_floor_mae_deg(config: SyntheticConfig, at_model_frames: bool = True
     Return the per-axis and mean MAE (degrees) of the optimal audio-only causal predictor.
 
     ``sqrt(2 / pi) * noise_std_deg[a]``, times :func:`interpolation_factor` when the truth
-    is sampled at model frames (as the parser does); see the module docstring.
+    is sampled at model frames (as the parser does); see the module docstring.  It holds at
+    every frame, so it is the floor of each figure (protocol, window, tail):
+    :meth:`SyntheticCorpus.reference_floors` lists it per figure.
     """
     kappa = interpolation_factor(config.noise_phi) if at_model_frames else 1.0
     per_axis = tuple(math.sqrt(2.0 / math.pi) * s * kappa for s in config.noise_std_deg)
