@@ -15,9 +15,9 @@ nodes was measured to busy-spin: 55-100 % of a core with no audio at all.)
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-import signal
 import sys
 import threading
 from typing import Callable, List, Optional, Tuple
@@ -31,7 +31,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from listener_head_ros.head_profile import HeadProfileError
-from listener_head_ros.ros.head_driver_node import HeadDriverNode
+from listener_head_ros.ros.head_driver_node import HeadDriverNode, stop_cleanly_on_signals
 from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
 from listener_head_ros.settings import default_params_file
 
@@ -152,31 +152,28 @@ def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_g
     destroyed (only if the graph had started), e.g. to attach and save instrumentation.
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    if threading.current_thread() is threading.main_thread():
-        # rclpy's own handler stops the executors; Python's is ignored so that a second signal
-        # (Ctrl-C under a launcher sends two) cannot break the clean-up (see listener_node.main).
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-    rclpy.init(args=args)
-    runner, started = None, False
-    try:
-        runner = GraphRunner(*create_graph(options))
-        runner.start()
-        started = True
-        if on_started is not None:
-            on_started(runner)
-        runner.wait()
-    except (RuntimeError, FileNotFoundError, ParameterException, HeadProfileError) as error:
-        print(f'{program}: {error}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if started and on_stopping is not None:
-            on_stopping(runner)
-        if runner is not None:
-            runner.stop()
-        rclpy.try_shutdown()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    with stop_cleanly_on_signals() if in_main_thread else contextlib.nullcontext():
+        rclpy.init(args=args)
+        runner, started = None, False
+        try:
+            runner = GraphRunner(*create_graph(options))
+            runner.start()
+            started = True
+            if on_started is not None:
+                on_started(runner)
+            runner.wait()
+        except (RuntimeError, FileNotFoundError, ParameterException, HeadProfileError) as error:
+            print(f'{program}: {error}', file=sys.stderr)
+            return 1
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            if started and on_stopping is not None:
+                on_stopping(runner)
+            if runner is not None:
+                runner.stop()
+            rclpy.try_shutdown()
     return 0
 
 

@@ -19,7 +19,6 @@ import collections
 from dataclasses import dataclass
 import functools
 import math
-import signal
 import sys
 import threading
 import time
@@ -31,7 +30,6 @@ import numpy as np
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.exceptions import ParameterException
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
@@ -47,6 +45,7 @@ from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
 from listener_head_ros.models.checkpoint import CheckpointError
 from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
+from listener_head_ros.ros.head_driver_node import run_node
 from listener_head_ros.ros.parameters import declare_parameters
 from listener_head_ros.schema import SettingsError
 from listener_head_ros.settings import LISTENER_SETTINGS, ListenerSettings, settings_from_values
@@ -419,32 +418,12 @@ def main(argv: Optional[list] = None) -> int:
     ``autostart: false`` it waits, unconfigured, for a lifecycle manager or ``ros2 lifecycle``.
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    # rclpy's own handler (installed by init) shuts the context down on SIGINT and SIGTERM, which
-    # stops the executor. Python's is ignored: no KeyboardInterrupt can break the clean-up, and a
-    # second signal (Ctrl-C under launch sends two, the terminal's and launch's) cannot kill the
-    # interpreter while it finalizes ("process has died ... exit code -2").
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node = executor = None
-    try:
-        node = ListenerNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        if node.get_parameter('autostart').value and (
-                node.trigger_configure() == TransitionCallbackReturn.SUCCESS and rclpy.ok()):
-            node.trigger_activate()
-        executor.spin()
-    except ParameterException as error:
-        print(f'listener: invalid parameter: {error}', file=sys.stderr)
-        return 1
-    except Exception:
-        if rclpy.ok():  # else a signal's shutdown came half-way (e.g. into a wait): a clean stop
-            raise
-    finally:
-        if executor is not None:
-            executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(argv if argv is not None else sys.argv, ListenerNode, MultiThreadedExecutor,
+                    'listener', start=_autostart)
+
+
+def _autostart(node: ListenerNode) -> None:
+    """Configure, then activate, the node if its ``autostart`` parameter says so."""
+    if node.get_parameter('autostart').value and (
+            node.trigger_configure() == TransitionCallbackReturn.SUCCESS and rclpy.ok()):
+        node.trigger_activate()
