@@ -77,6 +77,7 @@ class ListenerEngine:
                                  self.config.neutral_return_time)
         self.frames_stepped = 0
         self.frames_dropped = 0
+        self.nonfinite_frames = 0  # model frames with a NaN or infinite value
         self.robot_speaking = False
         self.time = 0.0  # s of stream time: the end of the last hop stepped
         self._transcripts: List[TranscriptEvent] = []
@@ -91,6 +92,7 @@ class ListenerEngine:
         self.shaper.reset()
         self.frames_stepped = 0
         self.frames_dropped = 0
+        self.nonfinite_frames = 0
         self.time = 0.0
         self._transcripts = []
         self._last_frame = ListenerFrame.neutral()
@@ -121,6 +123,8 @@ class ListenerEngine:
             context = StepContext(self.time, tuple(self._transcripts), self.robot_speaking)
             self._transcripts = []
             self._last_frame = self.model.step(samples, context)
+            if not _finite(self._last_frame):
+                self.nonfinite_frames += 1  # shaped and sanitised below: never published
             events.extend(self._last_frame.backchannels)
         self.frames_stepped += len(hops)
         self.frames_dropped += dropped
@@ -152,3 +156,13 @@ class ListenerEngine:
             last, blendshapes=last.blendshapes * decay, action_units=last.action_units * decay,
             valence=last.valence * decay, arousal=last.arousal * decay,
             expression='neutral', confidence=last.confidence * decay, backchannels=())
+
+
+def _finite(frame: ListenerFrame) -> bool:
+    """Tell whether every number of a model frame is finite."""
+    scalars = (frame.roll, frame.pitch, frame.yaw, frame.valence, frame.arousal,
+               frame.confidence)
+    arrays = [frame.blendshapes, frame.action_units] + [
+        a for a in (frame.facial_attributes, frame.coefficients) if a is not None]
+    return all(math.isfinite(v) for v in scalars) and all(
+        bool(np.all(np.isfinite(a))) for a in arrays)

@@ -1,5 +1,6 @@
 """Unit tests of ListenerEngine with the real prosodic listener and a real ring buffer."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -245,3 +246,24 @@ def test_offline_contexts_match_what_the_engine_hands_out():
     assert [c.robot_speaking for c in contexts] == [
         False, False, True, True, False, False, False, False]
     np.testing.assert_allclose([c.time for c in contexts], np.arange(1, 9) / 30.0, atol=TOL)
+
+
+class _NaNModel(ProsodicListener):
+    """A model whose every output is NaN, as a checkpoint with NaN weights gives."""
+
+    def step(self, hop, context=EMPTY_CONTEXT):
+        frame = super().step(hop, context)
+        nan = float('nan')
+        return dataclasses.replace(frame, roll=nan, pitch=nan, yaw=nan, valence=nan,
+                                   blendshapes=frame.blendshapes * nan)
+
+
+def test_non_finite_model_output_is_counted_and_never_passed_on(speech):
+    """Every NaN frame is counted; the shaped pose stays finite and inside the limits."""
+    model = _NaNModel()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * RATE), EngineConfig())
+    outputs = feed_and_tick(engine, speech[:RATE])
+    assert engine.nonfinite_frames == engine.frames_stepped > 0
+    assert all(np.isfinite(o.frame.pose).all() for o in outputs)
+    engine.reset()
+    assert engine.nonfinite_frames == 0
