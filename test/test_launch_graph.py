@@ -41,7 +41,7 @@ import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 from launch_testing.loader import LoadTestsFromPythonModule  # noqa: E402
 from launch_testing.test_runner import LaunchTestRunner  # noqa: E402
-from lifecycle_msgs.srv import GetState  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from polling import wait_for  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.context import Context  # noqa: E402
@@ -144,20 +144,30 @@ class Observer:
         with self._lock:
             return received[-1] if received else None
 
-    def lifecycle_state(self, node: str, timeout: float = 10.0) -> Optional[str]:
-        """Return the lifecycle state label of ``node`` (``'active'``, ...), None if no answer."""
-        client = self.node.create_client(GetState, f'{node}/get_state')
+    def call(self, srv_type, name: str, request, timeout: float = 10.0):
+        """Call service ``name``; return its response, None if it did not answer in time."""
+        client = self.node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 return None
-            future = client.call_async(GetState.Request())
+            future = client.call_async(request)
             done = threading.Event()
             future.add_done_callback(lambda _: done.set())
-            if not done.wait(timeout) or future.result() is None:
-                return None
-            return future.result().current_state.label
+            return future.result() if done.wait(timeout) else None
         finally:
             self.node.destroy_client(client)
+
+    def lifecycle_state(self, node: str, timeout: float = 10.0) -> Optional[str]:
+        """Return the lifecycle state label of ``node`` (``'active'``, ...), None if no answer."""
+        response = self.call(GetState, f'{node}/get_state', GetState.Request(), timeout)
+        return response.current_state.label if response is not None else None
+
+    def change_state(self, node: str, transition_id: int, timeout: float = 30.0) -> bool:
+        """Ask ``node`` for a lifecycle transition; return whether it succeeded."""
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        response = self.call(ChangeState, f'{node}/change_state', request, timeout)
+        return bool(response is not None and response.success)
 
     def wait_for_state(self, node: str, state: str, timeout: float = STARTUP_TIMEOUT) -> str:
         """Wait until ``node`` reports ``state``; return the last state seen."""
@@ -230,7 +240,7 @@ class TestDefaultLaunch(unittest.TestCase):
         self.assertEqual(self.observer.wait_for_state('/listener', 'active'), 'active')
         self.assertTrue(wait_for(lambda: self.observer.count(self.poses) > 0, timeout=30.0),
                         'no head_pose received')
-        rate = self.observer.rate(self.poses, window=3.0)
+        rate = self.observer.rate(self.poses, window=2.0)
         self.assertTrue(0.5 * FRAME_RATE <= rate <= 1.3 * FRAME_RATE, f'{rate:.1f} poses/s')
         self.assertEqual(self.observer.latest(self.poses).header.frame_id, 'head')
 

@@ -156,10 +156,11 @@ class ListenerNode(LifecycleNode):
             self.listener.engine.warm_up()
         except Exception as error:  # noqa: B902 - any failure leaves a node that can retry
             known = isinstance(error, (CheckpointError, ValueError, TypeError))
-            self.get_logger().error(
-                f'configure failed: {error if known else repr(error)}. The node stays '
-                'unconfigured: correct the parameter (ros2 param set) and configure it again '
-                f'(ros2 lifecycle set {self.get_fully_qualified_name()} configure)')
+            remedy = ('fix the parameter file and start the node again' if self._parameter_error
+                      else 'correct the parameter (ros2 param set) and configure it again (ros2 '
+                      f'lifecycle set {self.get_fully_qualified_name()} configure)')
+            self.get_logger().error(f'configure failed: {error if known else repr(error)}. '
+                                    f'The node stays unconfigured: {remedy}')
             self._release()
             return TransitionCallbackReturn.FAILURE
         model = self.listener.model
