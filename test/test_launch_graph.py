@@ -108,7 +108,7 @@ class Observer:
         self.node = rclpy.create_node(name, context=self.context)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the record() lists
         self._thread = threading.Thread(target=self._executor.spin, daemon=True)
         self._thread.start()
 
@@ -129,19 +129,19 @@ class Observer:
         received: List = []
 
         def append(msg) -> None:
-            with self._lock:
+            with self.lock:
                 received.append(msg)
         self.node.create_subscription(msg_type, topic, append, qos)
         return received
 
     def count(self, received: List) -> int:
         """Return how many messages a :meth:`record` list holds now."""
-        with self._lock:
+        with self.lock:
             return len(received)
 
     def latest(self, received: List):
         """Return the last message of a :meth:`record` list, None if there is none yet."""
-        with self._lock:
+        with self.lock:
             return received[-1] if received else None
 
     def call(self, srv_type, name: str, request, timeout: float = 10.0):
