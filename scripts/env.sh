@@ -10,11 +10,3 @@ source "$_lhr_root/build/test_underlay/local_setup.bash"
 # shellcheck disable=SC1091
 source "$_lhr_root/install/local_setup.bash"
 unset _lhr_root
-# launch_testing 3.7.1's pytest plugin (installed for the launch tests from ../shared/ros2-launch)
-# declares a hook argument that pytest 9 removed, and pytest then refuses to start at all;
-# launch_testing_ros's plugin (named launch_ros) extends that one. The launch tests use
-# launch_pytest, so these two plugins are kept from loading.
-case " ${PYTEST_ADDOPTS:-} " in
-  *' -p no:launch_testing '*) ;;
-  *) export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }-p no:launch_testing -p no:launch_ros" ;;
-esac
