@@ -628,3 +628,26 @@ def test_a_typo_in_the_parameter_file_fails_configure_naming_the_fix(rclpy_conte
         assert 'limits.max_angular_velcity' in err
     finally:
         node.destroy_node()
+
+
+def test_a_nan_weight_checkpoint_is_an_error_on_diagnostics(rclpy_context, tmp_path, capfd):
+    """NaN weights: poses stay finite, /diagnostics says ERROR with the count, logged once."""
+    import torch
+    from listener_head_ros.models.learned import save_learned_checkpoint
+    from listener_head_ros.models.registry import build_network
+    network = build_network('causal_gru_mdn', {'hidden_size': 8, 'conv_channels': 8,
+                                               'num_layers': 1, 'num_mixtures': 1})
+    with torch.no_grad():
+        network.head.weight.fill_(float('nan'))
+    directory = save_learned_checkpoint(tmp_path / 'nan', network)
+    with listener(rclpy_context, model=str(directory)) as harness:
+        recorder = harness.recorder
+        for chunk in np.array_split(speech(1.0), 30):
+            recorder.publish_audio(encode_pcm(chunk, 'S16LE'))
+            time.sleep(0.01)
+        assert wait_for(lambda: recorder.count('non-finite model frames') >= 10)
+        status = recorder.diagnostics[-1][1]
+        assert status.level == DiagnosticStatus.ERROR and 'non-finite' in status.message
+        assert_safe_poses(recorder.poses)
+    err = capfd.readouterr().err
+    assert err.count('produced a non-finite frame') == 1, err

@@ -311,7 +311,12 @@ class ListenerNode(LifecycleNode):
 
     @_while_active('_tick_lock')
     def _on_tick(self) -> None:
+        seen = self.engine.nonfinite_frames
         output = self.engine.tick()
+        if not seen and self.engine.nonfinite_frames:  # once per activation; diagnostics count
+            self.get_logger().error(
+                f'model {self.engine.model.name} produced a non-finite frame; it is never '
+                'published (the head holds its last finite pose); /diagnostics counts them')
         self.tick_seconds.append(output.compute_seconds)
         self.tick_cpu_seconds.append(output.cpu_seconds)
         self._publish(output)
@@ -356,7 +361,11 @@ class ListenerNode(LifecycleNode):
         cpu_p50, cpu_p99 = _percentiles_ms(self.tick_cpu_seconds)
         message_rate = (stats.messages - last_messages) / elapsed
         level, summary = DiagnosticStatus.OK, 'listening'
-        if self.audio_input.format_error:
+        if engine.nonfinite_frames:
+            level, summary = DiagnosticStatus.ERROR, (
+                f'model {engine.model.name} gave {engine.nonfinite_frames} non-finite '
+                'frame(s): the head holds its last finite pose (is the checkpoint corrupt?)')
+        elif self.audio_input.format_error:
             level, summary = DiagnosticStatus.ERROR, self.audio_input.format_error
         elif stats.malformed_messages or stats.nonfinite_samples:
             level, summary = DiagnosticStatus.WARN, f'bad audio: {self.audio_input.last_error}'
@@ -381,6 +390,7 @@ class ListenerNode(LifecycleNode):
             'tick CPU p99 (ms)': f'{cpu_p99:.3f}',
             'frames processed': engine.frames_stepped,
             'dropped frames': engine.frames_dropped,
+            'non-finite model frames': engine.nonfinite_frames,
             'model': engine.model.name,
             'model streams': ', '.join(f'{k}: {v}' for k, v in engine.model.outputs.items()),
             'model inputs': ', '.join(sorted(engine.model.inputs)),
