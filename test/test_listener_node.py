@@ -631,7 +631,7 @@ def test_a_typo_in_the_parameter_file_fails_configure_naming_the_fix(rclpy_conte
 
 
 def test_a_nan_weight_checkpoint_is_an_error_on_diagnostics(rclpy_context, tmp_path, capfd):
-    """NaN weights: poses stay finite, /diagnostics says ERROR with the count, logged once."""
+    """With NaN weights poses stay finite, /diagnostics says ERROR with the count, once."""
     import torch
     from listener_head_ros.models.learned import save_learned_checkpoint
     from listener_head_ros.models.registry import build_network
