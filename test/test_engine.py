@@ -267,3 +267,14 @@ def test_non_finite_model_output_is_counted_and_never_passed_on(speech):
     assert all(np.isfinite(o.frame.pose).all() for o in outputs)
     engine.reset()
     assert engine.nonfinite_frames == 0
+
+
+def test_a_learned_head_is_not_low_passed_a_rule_based_one_is():
+    """The pose low-pass applies to a rule (the embedded model), not to a predicted head."""
+    rule = ProsodicListener()
+    assert ListenerEngine(rule, AudioRingBuffer(RATE), EngineConfig()).shaper \
+        .smoothing_time_constant == EngineConfig().smoothing_time_constant > 0
+    learned = ProsodicListener()
+    learned.outputs = {'head': 'predicted'}
+    engine = ListenerEngine(learned, AudioRingBuffer(RATE), EngineConfig())
+    assert engine.smoothing_time_constant == engine.shaper.smoothing_time_constant == 0.0
