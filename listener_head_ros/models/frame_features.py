@@ -21,6 +21,7 @@ buffers (:class:`listener_head_ros.models.networks.FeatureNorm`) that training f
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Tuple
 
 import numpy as np
@@ -56,9 +57,22 @@ def feature_matrix(batch: FeatureBatch) -> np.ndarray:
 
 
 def feature_vector(frame: FeatureFrame) -> np.ndarray:
-    """Return the ``(n_mels + 4,)`` float32 network input of one :class:`FeatureFrame`."""
-    return _assemble(np.asarray(frame.log_mel)[None, :], np.array([frame.energy_db]),
-                     np.array([frame.f0_hz]), np.array([frame.voicing]))[0]
+    """
+    Return the ``(n_mels + 4,)`` float32 network input of one :class:`FeatureFrame`.
+
+    The same numbers as :func:`feature_matrix` for that frame; the four prosody columns are
+    computed on Python floats, which is several times cheaper than array code on one row.
+    """
+    log_mel = np.asarray(frame.log_mel, dtype=np.float64)
+    row = np.empty(log_mel.size + PROSODY_DIM, dtype=np.float32)
+    row[:log_mel.size] = np.nan_to_num(log_mel, nan=0.0, posinf=0.0, neginf=0.0)
+    f0 = float(frame.f0_hz)
+    voiced = math.isfinite(f0) and f0 > 0.0
+    prosody = (float(frame.energy_db) / 100.0,
+               math.log2(f0 / _F0_REFERENCE_HZ) if voiced else 0.0,
+               float(frame.voicing), 1.0 if voiced else 0.0)
+    row[log_mel.size:] = [v if math.isfinite(v) else 0.0 for v in prosody]
+    return row
 
 
 def feature_statistics(matrices: Iterable[np.ndarray],
