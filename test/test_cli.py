@@ -22,7 +22,7 @@ from pathlib import Path
 import signal
 import subprocess
 import time
-from typing import List
+from typing import Callable, List, Optional
 
 import pytest
 
@@ -38,6 +38,7 @@ from listener_head_ros.msg import HeadPose  # noqa: E402
 
 NODE = '/listener'
 NOT_REACHED = ('Node not found', 'not available', 'not found')
+CALL_TIMEOUT = 20.0  # s for one ros2 call; a hung one is retried
 
 
 def ros2(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -46,13 +47,24 @@ def ros2(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def ros2_until_reached(*args: str, timeout: float = STARTUP_TIMEOUT) -> str:
-    """Run ``ros2 <args>``, again while it has not yet discovered the node; return its stdout."""
+def ros2_until_reached(*args: str, timeout: float = STARTUP_TIMEOUT,
+                       done: Optional[Callable[[], bool]] = None) -> str:
+    """
+    Run ``ros2 <args>``, again while it has not yet discovered the node; return its output.
+
+    A call that hangs (discovery without the daemon sometimes does) counts as a miss; ``done``,
+    when given, says whether a missed call took effect all the same, which ends the retries.
+    """
     result = [None]
 
     def reached() -> bool:
-        result[0] = ros2(*args)
-        return not any(mark in result[0].stdout + result[0].stderr for mark in NOT_REACHED)
+        try:
+            result[0] = ros2(*args, timeout=CALL_TIMEOUT)
+        except subprocess.TimeoutExpired as expired:
+            result[0] = subprocess.CompletedProcess(expired.cmd, -1, '', 'timed out')
+            return done is not None and done()
+        missed = any(mark in result[0].stdout + result[0].stderr for mark in NOT_REACHED)
+        return not missed or (done is not None and done())
     wait_for(reached, timeout=timeout)
     return result[0].stdout + result[0].stderr
 
@@ -148,9 +160,14 @@ def test_fixing_the_parameter_and_configuring_again_recovers(session):
 def test_deactivate_stays_inactive(session):
     """After ros2 lifecycle set deactivate the node stays inactive and publishes no pose."""
     assert session.observer.lifecycle_state(NODE) == 'active'
-    assert 'Transitioning successful' in ros2_until_reached(
-        'lifecycle', 'set', NODE, 'deactivate')
+    answer = ros2_until_reached(
+        'lifecycle', 'set', NODE, 'deactivate',
+        done=lambda: session.observer.lifecycle_state(NODE) == 'inactive')
     deactivated = time.time()  # the node answers once the transition is done
+    # A call that hung after the node had already taken the transition is retried and then
+    # told the transition is not available: the node's own state says what happened.
+    assert 'Transitioning successful' in answer or (
+        session.observer.lifecycle_state(NODE) == 'inactive'), answer
     time.sleep(1.5)  # about 45 frames at 30 Hz
     assert session.observer.lifecycle_state(NODE) == 'inactive'
     with session.observer.lock:
