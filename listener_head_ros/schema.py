@@ -17,18 +17,32 @@ whose fields get the prefix ``name.``, or none when ``flatten``). From that one 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 import math
 import typing
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from listener_head_ros.streams import closest
 
 _DESCRIPTION, _RANGE, _GROUP, _FLATTEN = 'description', 'range', 'group', 'flatten'
 
 
 class SettingsError(ValueError):
     """Settings are malformed: an unknown name, a wrong type or a value out of range."""
+
+
+def closest(name: str, known: Collection[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest of ``known`` to ``name``, or ''."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ''
+
+
+def unknown_names(names: Sequence[str], known: Collection[str], kind: str = 'setting') -> str:
+    """Return the error naming the first of ``names`` and the closest known one ('' if none)."""
+    if not names:
+        return ''
+    more = f' (and {len(names) - 1} more: {", ".join(names[1:])})' if len(names) > 1 else ''
+    return f'unknown {kind} {names[0]!r}{closest(names[0], known)}{more}'
 
 
 def setting(default: Any, description: str, range: Optional[Tuple[float, float]] = None
@@ -139,11 +153,9 @@ def _build(kind: type, values: Mapping[str, Any], prefix: str) -> Any:
 def from_flat(kind: type, values: Mapping[str, Any], source: str = 'settings') -> Any:
     """Build dataclass ``kind`` from dotted names; missing names keep their defaults."""
     specs = {spec.name: spec for spec in setting_specs(kind)}
-    unknown = [name for name in values if name not in specs]
+    unknown = unknown_names([name for name in values if name not in specs], specs)
     if unknown:
-        name = unknown[0]
-        raise SettingsError(f'{source}: unknown setting {name!r}{closest(name, specs)}'
-                            + (f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''))
+        raise SettingsError(f'{source}: {unknown}')
     checked = {name: _check_value(specs[name], value) for name, value in values.items()}
     return _build(kind, checked, '')
 
@@ -163,18 +175,6 @@ def to_flat(settings: Any) -> Dict[str, Any]:
                 flat[f'{prefix}{f.name}'] = value
     walk(settings, '')
     return flat
-
-
-def nest(flat: Mapping[str, Any]) -> Dict[str, Any]:
-    """Turn dotted names into nested mappings, as a ROS parameter file writes them."""
-    tree: Dict[str, Any] = {}
-    for name, value in flat.items():
-        node = tree
-        *parents, leaf = name.split('.')
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = '') -> Dict[str, Any]:

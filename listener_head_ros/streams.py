@@ -19,11 +19,11 @@ defined here once:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
 from listener_head_ros.face import ARKIT_BLENDSHAPES, REACT_ACTION_UNITS, REACT_EXPRESSIONS
+from listener_head_ros.schema import closest
 
 PREDICTED = 'predicted'
 RULE = 'rule'
@@ -64,12 +64,6 @@ BLENDSHAPES = Stream('blendshapes', ARKIT_BLENDSHAPES, 'weight 0..1', 'ARKit-52 
 STREAMS: Dict[str, Stream] = {s.name: s for s in (HEAD, FACIAL_ATTRIBUTES, COEFFICIENTS,
                                                   BLENDSHAPES)}
 """Every stream a model may predict or a dataset may hold, by name."""
-
-
-def closest(name: str, known: Sequence[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest of ``known`` to ``name``, or ''."""
-    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ''
 
 
 def get_stream(name: str) -> Stream:

@@ -12,7 +12,7 @@ from listener_head_ros.build import build_listener, check_inputs
 from listener_head_ros.engine import EngineConfig
 from listener_head_ros.eval import offline
 from listener_head_ros.models.prosodic import ProsodicListener
-from listener_head_ros.schema import flatten, SettingsError
+from listener_head_ros.schema import SettingsError
 from listener_head_ros.settings import (
     LISTENER_SETTINGS, ListenerSettings, load_listener_settings, read_params_section,
     settings_from_values)
@@ -52,15 +52,12 @@ def test_every_setting_is_described_and_ranges_hold_the_default():
 ])
 def test_an_unknown_key_names_the_closest_valid_one(tmp_path, typo, suggestion):
     """A typo in a parameter file is an error naming the key and what was meant."""
-    values = flatten({'frame_rate': 30.0})
-    values[typo] = 1.0
-    tree = {}
-    for name, value in values.items():
-        node = tree
-        *parents, leaf = name.split('.')
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+    tree = {'frame_rate': 30.0}
+    *parents, leaf = typo.split('.')
+    node = tree
+    for part in parents:  # a dotted name is nested in the file, as ROS writes it
+        node = node.setdefault(part, {})
+    node[leaf] = 1.0
     path = _write(tmp_path / 'typo.yaml', tree)
     with pytest.raises(SettingsError, match=rf"unknown setting '{typo}' \(did you mean "
                                             rf"'{suggestion}'\?\)"):

@@ -23,7 +23,7 @@ from safetensors.numpy import load_file, save_file
 from listener_head_ros.models.base import StreamingListenerModel
 from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
 from listener_head_ros.models.registry import network_names
-from listener_head_ros.streams import closest
+from listener_head_ros.schema import closest
 
 CONFIG_NAME = 'config.json'
 EMBEDDED_MODEL = ProsodicListener.name  # the model that needs no checkpoint

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
-from listener_head_ros.streams import closest
+from listener_head_ros.schema import closest
 
 BUILTIN_NETWORK_MODULES: Tuple[str, ...] = ('listener_head_ros.models.networks',)
 """Modules that define and register the built-in architectures."""

@@ -47,9 +47,8 @@ from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
 from listener_head_ros.ros.head_driver_node import run_node
 from listener_head_ros.ros.parameters import declare_parameters
-from listener_head_ros.schema import SettingsError
+from listener_head_ros.schema import SettingsError, unknown_names
 from listener_head_ros.settings import LISTENER_SETTINGS, ListenerSettings, settings_from_values
-from listener_head_ros.streams import closest
 
 try:
     from hri_msgs.msg import Expression
@@ -111,15 +110,12 @@ class ListenerNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         declare_parameters(self, LISTENER_SETTINGS)
         declared = {spec.name for spec in LISTENER_SETTINGS}
-        unknown = sorted(name for name in self._parameter_overrides
-                         if name not in declared and name not in _ROS_PARAMETERS
-                         and not name.startswith('qos_overrides.'))
-        self._parameter_error = ''
+        unknown = unknown_names(sorted(
+            name for name in self._parameter_overrides
+            if name not in declared and name not in _ROS_PARAMETERS
+            and not name.startswith('qos_overrides.')), declared, 'parameter')
+        self._parameter_error = f'{unknown}; see config/listener.yaml' if unknown else ''
         if unknown:
-            self._parameter_error = (
-                f'unknown parameter {unknown[0]!r}{closest(unknown[0], declared)}'
-                + (f' (and {len(unknown) - 1} more: {", ".join(unknown[1:])})'
-                   if len(unknown) > 1 else '') + '; see config/listener.yaml')
             self.get_logger().error(self._parameter_error)
         self.listener: Optional[Listener] = None
         self._audio_group = MutuallyExclusiveCallbackGroup()

@@ -10,7 +10,8 @@ import yaml
 
 from listener_head_ros.models.device import DEVICES
 from listener_head_ros.models.registry import network_names
-from listener_head_ros.streams import closest, get_stream, HEAD
+from listener_head_ros.schema import closest
+from listener_head_ros.streams import get_stream, HEAD
 
 _GROUP_LISTS = ('groups', 'folds')
 
