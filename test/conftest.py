@@ -4,6 +4,14 @@ import os
 import random
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are reproducible and never timed: a fixed derandomised search, no example
+# database left in the checkout, and no per-example deadline on a loaded 2-core machine.
+settings.register_profile(
+    'listener_head_ros', derandomize=True, database=None, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile('listener_head_ros')
 
 # Every test run talks DDS only to itself: a domain of its own, discovery limited to this host.
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 100)))
