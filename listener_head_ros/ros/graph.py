@@ -31,7 +31,8 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from listener_head_ros.head_profile import HeadProfileError
-from listener_head_ros.ros.head_driver_node import HeadDriverNode, stop_cleanly_on_signals
+from listener_head_ros.ros.head_driver_node import HeadDriverNode
+from listener_head_ros.ros.process import stop_cleanly_on_signals
 from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
 from listener_head_ros.settings import default_params_file
 

@@ -8,15 +8,10 @@ robot_state_publisher and RViz). The mapping, limits and the return to neutral w
 live in :class:`listener_head_ros.head_profile.HeadJointCommander`.
 """
 
-import contextlib
-import signal
-import sys
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
-import rclpy
 from rclpy.duration import Duration
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -25,6 +20,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from listener_head_ros.head_profile import HeadJointCommander, HeadProfileError, load_head_profile
 from listener_head_ros.msg import HeadPose
 from listener_head_ros.ros.parameters import declare_parameters, ParameterSpec
+from listener_head_ros.ros.process import run_node
 
 
 PARAMETERS = [ParameterSpec(*spec) for spec in (
@@ -129,73 +125,7 @@ class HeadDriverNode(Node):
             self._joint_state_pub.publish(state)
 
 
-@contextlib.contextmanager
-def stop_cleanly_on_signals() -> Iterator[None]:
-    """
-    Make the first SIGINT or SIGTERM stop the process cleanly, and any later one harmless.
-
-    Enter it before ``rclpy.init``: rclpy's own handler, which chains to this one, shuts the
-    context down, and the first signal raises KeyboardInterrupt in the main thread, which gets it
-    out of any wait (a node with no timer, or on a stopped /clock, wakes up for nothing else).
-    Later signals do nothing: Ctrl-C under launch sends two SIGINTs (the terminal's, to the
-    process group, and launch's own), and the second one must neither break the clean-up nor kill
-    the interpreter as it finalizes (launch: "process has died ... exit code -2"). On the way out,
-    both signals are ignored for the rest of the process's life.
-    """
-    signals = (signal.SIGINT, signal.SIGTERM)
-    interrupted = []
-
-    def interrupt(signum, frame) -> None:
-        if not interrupted:
-            interrupted.append(signum)
-            raise KeyboardInterrupt
-    for signum in signals:
-        signal.signal(signum, interrupt)
-    try:
-        yield
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for signum in signals:
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def run_node(args: Optional[list], make_node: Callable[[], Node], executor_type: type,
-             program: str, start: Optional[Callable[[Node], None]] = None) -> int:
-    """
-    Run one node in its own process until SIGINT or SIGTERM; return the process exit code.
-
-    ``make_node`` builds it once rclpy is initialised (with ``args``), ``start`` (if given) runs
-    before it spins on an ``executor_type``. A parameter or robot profile the node refuses ends
-    the process with 1; a signal ends it cleanly with 0 (see :func:`stop_cleanly_on_signals`).
-    """
-    node = executor = None
-    with stop_cleanly_on_signals(), rclpy.init(args=args):
-        try:
-            node = make_node()
-            executor = executor_type()
-            executor.add_node(node)
-            if start is not None:
-                start(node)
-            executor.spin()
-        except HeadProfileError:
-            return 1  # already logged by the node
-        except ParameterException as error:
-            print(f'{program}: invalid parameter: {error}', file=sys.stderr)
-            return 1
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        except Exception:
-            if rclpy.ok():  # else the signal's shutdown came half-way (into a new wait set)
-                raise
-        finally:
-            if executor is not None:
-                executor.shutdown()
-            if node is not None:
-                node.destroy_node()
-    return 0
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the head driver node until SIGINT or SIGTERM; return the process exit code."""
-    return run_node(argv, HeadDriverNode, SingleThreadedExecutor, 'head_driver')
+    return run_node(argv, HeadDriverNode, SingleThreadedExecutor, 'head_driver',
+                    logged_refusals=(HeadProfileError,))

@@ -45,7 +45,7 @@ from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
 from listener_head_ros.models.checkpoint import CheckpointError
 from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
-from listener_head_ros.ros.head_driver_node import run_node
+from listener_head_ros.ros.process import run_node
 from listener_head_ros.ros.parameters import declare_parameters
 from listener_head_ros.schema import SettingsError, unknown_names
 from listener_head_ros.settings import LISTENER_SETTINGS, ListenerSettings, settings_from_values
