@@ -2,16 +2,19 @@
 The real-time listener loop without ROS: buffered audio in, one safe output frame per tick.
 
 The listener node calls :meth:`ListenerEngine.tick` from its timer. Each tick steps the model on
-every complete hop that arrived since the last tick (at most ``max_frames_per_tick``: older hops
-are dropped whole and counted, so latency stays bounded), then shapes the pose so that it is
-finite, inside the limits and under the speed limit (and low-passed, for a rule-based head).
-When audio stops for longer than ``neutral_return_timeout`` the head eases back to neutral and
-the face relaxes.
+the complete hops that arrived since the last tick, as many as its compute budget allows (one
+frame period in the node): hops left over wait for the next tick, which catches up. Only audio
+older than ``max_latency`` is dropped, whole hops at a time, and each drop is counted by its
+cause: inference that cannot keep up (a model step takes longer than the audio it consumes), or
+else audio that arrived in bursts longer than ``max_latency``. The pose is then shaped so that
+it is finite, inside the limits and under the speed limit (and low-passed, for a rule-based
+head). When audio stops for longer than ``neutral_return_timeout`` the head eases back to
+neutral and the face relaxes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 import math
 import time
 from typing import List, Optional
@@ -32,8 +35,9 @@ class EngineConfig:
 
     frame_rate: float = setting(30.0, 'Model frames and published poses per second, Hz.',
                                 (1.0, 200.0))
-    max_frames_per_tick: int = setting(
-        5, 'Frames one tick may process; older whole frames are dropped and counted.', (1, 100))
+    max_latency: float = setting(
+        0.5, 'Most audio, s, that may wait for the model: older whole frames are dropped and '
+        'counted, so the head lags the speaker by at most this much.', (0.01, 10.0))
     neutral_return_timeout: float = setting(
         1.0, 'Seconds without audio before the head eases back to neutral.', (0.05, 60.0))
     neutral_return_time: float = setting(1.0, 'Duration of the ease back to neutral, s.',
@@ -49,11 +53,14 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.frame_rate) and self.frame_rate > 0):
             raise ValueError('frame_rate must be a positive number of Hz')
-        if self.max_frames_per_tick < 1:
-            raise ValueError('max_frames_per_tick must be at least 1')
-        for name in ('neutral_return_timeout', 'face_relax_time_constant'):
+        for name in ('max_latency', 'neutral_return_timeout', 'face_relax_time_constant'):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f'{name} must be positive')
+
+
+# The settings that a running engine can take without a restart (the node applies them live).
+LIVE_SETTINGS = ('max_latency', 'neutral_return_timeout', 'neutral_return_time',
+                 'smoothing_time_constant', 'face_relax_time_constant')
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class TickOutput:
     state: str  # 'listening', 'holding', 'neutral' or 'robot_speaking'
     frames_stepped: int
     frames_dropped: int
+    frames_deferred: int  # complete hops left for the next tick: the compute budget ran out
     compute_seconds: float  # wall time of the tick, waits for the GIL included
     cpu_seconds: float  # CPU time of the ticking thread
 
@@ -80,7 +88,9 @@ class ListenerEngine:
         self.shaper = PoseShaper(self.config.limits, self.smoothing_time_constant,
                                  self.config.neutral_return_time)
         self.frames_stepped = 0
-        self.frames_dropped = 0
+        self.frames_dropped_burst = 0  # older than max_latency, inference keeping up: bursts
+        self.frames_dropped_slow = 0  # older than max_latency, steps slower than real time
+        self.ticks_over_budget = 0  # ticks that left complete hops for the next one
         self.nonfinite_frames = 0  # model frames with a NaN or infinite value
         self.robot_speaking = False
         self.time = 0.0  # s of stream time: the end of the last hop stepped
@@ -88,6 +98,26 @@ class ListenerEngine:
         self._period = 1.0 / self.config.frame_rate
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
+        self._step_seconds = 0.0  # running estimate of one model step's wall time
+
+    @property
+    def frames_dropped(self) -> int:
+        """Return every frame dropped so far, whatever the cause."""
+        return self.frames_dropped_burst + self.frames_dropped_slow
+
+    @property
+    def max_backlog_hops(self) -> int:
+        """Return the most complete hops that may wait for the model (``max_latency``)."""
+        return max(1, int(self.config.max_latency / self._hop_seconds + 1e-9))
+
+    @property
+    def slower_than_real_time(self) -> bool:
+        """Tell whether a model step takes longer than the audio it consumes (recently)."""
+        return self._step_seconds > self._hop_seconds
+
+    @property
+    def _hop_seconds(self) -> float:
+        return self.model.hop_length / self.model.sample_rate
 
     @property
     def smoothing_time_constant(self) -> float:
@@ -109,12 +139,26 @@ class ListenerEngine:
         self.buffer.clear()
         self.shaper.reset()
         self.frames_stepped = 0
-        self.frames_dropped = 0
+        self.frames_dropped_burst = 0
+        self.frames_dropped_slow = 0
+        self.ticks_over_budget = 0
         self.nonfinite_frames = 0
         self.time = 0.0
         self._transcripts = []
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
+        self._step_seconds = 0.0
+
+    def update_config(self, config: EngineConfig) -> None:
+        """Take a new config that changes only :data:`LIVE_SETTINGS`; the head keeps its pose."""
+        changed = {f.name for f in fields(EngineConfig)
+                   if getattr(config, f.name) != getattr(self.config, f.name)}
+        frozen = sorted(changed - set(LIVE_SETTINGS))
+        if frozen:
+            raise ValueError(f'{", ".join(frozen)} cannot change while the engine runs')
+        self.config = config
+        self.shaper.smoothing_time_constant = self.smoothing_time_constant
+        self.shaper.neutral_return_time = config.neutral_return_time
 
     def set_robot_speaking(self, speaking: bool) -> None:
         """Tell whether the robot is talking: the head holds still and the face relaxes."""
@@ -129,31 +173,42 @@ class ListenerEngine:
         self.model.step(np.zeros(self.model.hop_length, dtype=np.float32))
         self.model.reset()
 
-    def tick(self) -> TickOutput:
-        """Consume the complete hops in the buffer and return the frame to publish now."""
+    def tick(self, budget: Optional[float] = None) -> TickOutput:
+        """
+        Step the model on the buffered complete hops and return the frame to publish now.
+
+        ``budget`` is the wall time, s, the tick may spend stepping (the node gives one frame
+        period); the tick always steps at least one hop, and stops before a step that would
+        overrun it. None steps every hop, as offline simulation's ideal node does.
+        """
         start, cpu_start = time.perf_counter(), time.thread_time()
         hop = self.model.hop_length
-        dropped = self.buffer.drop_excess_hops(hop, self.config.max_frames_per_tick)
-        hops = self.buffer.read_hops(hop, self.config.max_frames_per_tick)
+        dropped = self.buffer.drop_excess_hops(hop, self.max_backlog_hops)
+        if self.slower_than_real_time:
+            self.frames_dropped_slow += dropped
+        else:
+            self.frames_dropped_burst += dropped
         events: List[BackchannelEvent] = []
-        for samples in hops:
-            self.time += hop / self.model.sample_rate
-            context = StepContext(self.time, tuple(self._transcripts), self.robot_speaking)
-            self._transcripts = []
-            self._last_frame = self.model.step(samples, context)
-            if not _finite(self._last_frame):
-                self.nonfinite_frames += 1  # shaped and sanitised below: never published
-            events.extend(self._last_frame.backchannels)
-        self.frames_stepped += len(hops)
-        self.frames_dropped += dropped
-        if len(hops):
+        stepped = 0
+        while self.buffer.available >= hop and (
+                budget is None or stepped == 0
+                or time.perf_counter() - start + self._step_seconds <= budget):
+            step_start = time.perf_counter()
+            self._step(self.buffer.read_hops(hop, 1)[0], events)
+            self._step_seconds = _running_mean(self._step_seconds,
+                                               time.perf_counter() - step_start)
+            stepped += 1
+        deferred = self.buffer.available // hop
+        self.ticks_over_budget += deferred > 0
+        self.frames_stepped += stepped
+        if stepped:
             self._seconds_without_audio = 0.0
         else:
             self._seconds_without_audio += self._period
         if self.robot_speaking:
             state, target, events = 'robot_speaking', None, []
         elif self._seconds_without_audio <= self.config.neutral_return_timeout:
-            state = 'listening' if len(hops) else 'holding'
+            state = 'listening' if stepped else 'holding'
             target = self._last_frame.pose
         else:
             state, target = 'neutral', None
@@ -163,9 +218,20 @@ class ListenerEngine:
         frame = replace(self._last_frame, roll=shaped.roll, pitch=shaped.pitch, yaw=shaped.yaw,
                         backchannels=tuple(events))
         return TickOutput(frame=frame, angular_velocity=shaped.angular_velocity, state=state,
-                          frames_stepped=len(hops), frames_dropped=dropped,
+                          frames_stepped=stepped, frames_dropped=dropped,
+                          frames_deferred=deferred,
                           compute_seconds=time.perf_counter() - start,
                           cpu_seconds=time.thread_time() - cpu_start)
+
+    def _step(self, samples: np.ndarray, events: List[BackchannelEvent]) -> None:
+        """Step the model on one hop, counting a non-finite frame and keeping its events."""
+        self.time += samples.size / self.model.sample_rate
+        context = StepContext(self.time, tuple(self._transcripts), self.robot_speaking)
+        self._transcripts = []
+        self._last_frame = self.model.step(samples, context)
+        if not _finite(self._last_frame):
+            self.nonfinite_frames += 1  # shaped and sanitised by tick: never published
+        events.extend(self._last_frame.backchannels)
 
     def _relax_face(self) -> None:
         decay = math.exp(-self._period / self.config.face_relax_time_constant)
@@ -184,3 +250,8 @@ def _finite(frame: ListenerFrame) -> bool:
         a for a in (frame.facial_attributes, frame.coefficients) if a is not None]
     return all(math.isfinite(v) for v in scalars) and all(
         bool(np.all(np.isfinite(a))) for a in arrays)
+
+
+def _running_mean(mean: float, value: float, weight: float = 0.1) -> float:
+    """Return an exponential running mean updated with ``value`` (the first value sets it)."""
+    return value if mean == 0.0 else mean + weight * (value - mean)

@@ -92,6 +92,9 @@ class ListenerSettings:
     frame_id: str = setting('head', 'frame_id of published headers.')
     diagnostics_period: float = setting(1.0, 'Seconds between /diagnostics messages.',
                                         (0.1, 60.0))
+    diagnostics_window: float = setting(
+        10.0, 'Seconds of recent history that /diagnostics judges health on (one bad message '
+        'warns this long); the lifetime totals are reported too.', (0.1, 3600.0))
     autostart: bool = setting(
         True, 'The node configures and activates itself when it starts (it owns its lifecycle '
         "transitions); false leaves it unconfigured for a lifecycle manager or 'ros2 lifecycle "

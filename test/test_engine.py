@@ -3,6 +3,7 @@
 import dataclasses
 import math
 from pathlib import Path
+import time
 
 import listener_head_ros
 import numpy as np
@@ -62,20 +63,57 @@ def test_steps_one_frame_per_complete_hop():
     assert engine.frames_stepped == 4 and engine.frames_dropped == 0
 
 
-def test_drops_whole_frames_beyond_the_tick_budget():
-    """Hops beyond max_frames_per_tick are dropped whole, counted, and never queued."""
-    engine = make_engine(max_frames_per_tick=5)
+def test_drops_only_audio_older_than_max_latency_and_blames_the_burst():
+    """Hops beyond max_latency are dropped whole and counted as a burst; the rest is stepped."""
+    engine = make_engine(max_latency=5 / 30)
     hop = engine.model.hop_length
+    assert engine.max_backlog_hops == 5
     engine.buffer.write(np.zeros(12 * hop + 7, dtype=np.float32))
     output = engine.tick()
-    assert (output.frames_stepped, output.frames_dropped) == (5, 7)
+    assert (output.frames_stepped, output.frames_dropped, output.frames_deferred) == (5, 7, 0)
     assert engine.buffer.available == 7  # the partial hop stays
     engine.buffer.write(np.zeros(3 * hop, dtype=np.float32))
     output = engine.tick()
     assert (output.frames_stepped, output.frames_dropped) == (3, 0)
-    assert (engine.frames_stepped, engine.frames_dropped) == (8, 7)
+    assert (engine.frames_stepped, engine.frames_dropped_burst, engine.frames_dropped_slow) == (
+        8, 7, 0)
     engine.reset()
     assert (engine.frames_stepped, engine.frames_dropped, engine.buffer.available) == (0, 0, 0)
+
+
+def test_ragged_input_is_caught_up_not_dropped():
+    """Chunks of 181 ms (5.4 frames) arriving at once are all stepped when compute allows."""
+    engine = make_engine()
+    chunk = int(0.181 * RATE)
+    for index in range(40):
+        engine.buffer.write(np.zeros(chunk, dtype=np.float32))
+        for _ in range(5 + index % 2):  # the ticks that pass while the next chunk records
+            engine.tick(budget=1.0 / engine.config.frame_rate)
+    assert engine.frames_dropped == 0 and engine.ticks_over_budget == 0
+    assert engine.frames_stepped == 40 * chunk // engine.model.hop_length
+
+
+class _SlowModel(ProsodicListener):
+    """The embedded listener with a step slower than the 33 ms of audio it consumes."""
+
+    def step(self, samples, context=None):
+        time.sleep(0.04)
+        return super().step(samples, context)
+
+
+def test_slow_inference_defers_then_drops_and_is_blamed():
+    """Steps slower than real time: one hop per tick, the rest waits, then drops are 'slow'."""
+    engine = ListenerEngine(_SlowModel(), AudioRingBuffer(2 * RATE),
+                            EngineConfig(max_latency=5 / 30))
+    hop = engine.model.hop_length
+    outputs = []
+    for _ in range(12):  # two hops arrive per tick; a 40 ms step never fits twice in 10 ms
+        engine.buffer.write(np.zeros(2 * hop, dtype=np.float32))
+        outputs.append(engine.tick(budget=0.01))
+    assert [o.frames_stepped for o in outputs] == [1] * 12
+    assert [o.frames_deferred for o in outputs[:4]] == [1, 2, 3, 4]
+    assert (engine.frames_dropped_slow, engine.frames_dropped_burst) == (8, 0)
+    assert engine.ticks_over_budget == 12 and engine.buffer.available == 4 * hop
 
 
 def test_eases_back_to_neutral_after_the_timeout(speech):
@@ -127,7 +165,7 @@ def test_keeps_backchannels_of_every_frame_stepped_in_a_tick(speech):
     expected = [(i, e) for i in range(audio.size // hop)
                 for e in reference.step(audio[i * hop:(i + 1) * hop]).backchannels]
     assert len(expected) >= 2
-    engine = make_engine(max_frames_per_tick=10)
+    engine = make_engine()
     outputs = feed_and_tick(engine, audio, hops_per_tick=10)
     assert [e for o in outputs for e in o.frame.backchannels] == [e for _, e in expected]
     assert any(i % 10 != 9 for i, _ in expected), 'an event should come from a non-last frame'
@@ -159,7 +197,7 @@ def test_outputs_stay_safe_on_adversarial_audio(seed, speech):
     rng = np.random.default_rng(seed)
     tight = seed % 2 == 1
     limits = MotionLimits(-0.05, 0.05, -0.04, 0.06, -0.08, 0.08, 0.2) if tight else MotionLimits()
-    engine = make_engine(limits=limits, max_frames_per_tick=int(rng.integers(1, 6)),
+    engine = make_engine(limits=limits, max_latency=float(rng.uniform(0.03, 0.2)),
                          smoothing_time_constant=float(rng.choice([0.0, 0.08])),
                          neutral_return_timeout=0.2, neutral_return_time=0.3)
     hop = engine.model.hop_length
@@ -180,7 +218,7 @@ def test_outputs_stay_safe_on_adversarial_audio(seed, speech):
             assert np.all(pose >= lower - TOL) and np.all(pose <= upper + TOL), (kind, pose)
             assert np.all(np.abs(velocity) <= limits.max_angular_velocity + TOL), (kind, velocity)
             _assert_face_in_range(output.frame, kind)
-            assert output.frames_stepped <= engine.config.max_frames_per_tick
+            assert output.frames_stepped <= engine.max_backlog_hops
         for _ in range(int(rng.integers(0, 15))):  # a gap without audio
             output = engine.tick()
             assert np.all(np.abs(output.angular_velocity) <= limits.max_angular_velocity + TOL)

@@ -275,9 +275,9 @@ def _explain(diff: Dict[str, Any], info: Dict[str, Any]) -> str:
              f'the same stamp: {_fmt(diff.get("max_pose_diff_deg_at_common_stamps"), 4)} deg '
              f'over {diff["common_stamps"]} common stamps.']
     if dropped:
-        parts.append(f'The node dropped {dropped} frame(s) (inference fell behind at rate '
-                     f'x{info["rate"]:g}): those hops never reached the model, so its state '
-                     'and output diverge from the offline run.')
+        parts.append(f'The node dropped {dropped} frame(s) (audio older than max_latency when '
+                     f'its tick came, at rate x{info["rate"]:g}): those hops never reached the '
+                     'model, so its state and output diverge from the offline run.')
     if diff['poses']['replay'] < diff['poses']['offline']:
         parts.append(f'The replay has {diff["poses"]["replay"]} poses for '
                      f'{diff["poses"]["offline"]} ticks offline: the node skipped ticks whose '
