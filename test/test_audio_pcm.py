@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from listener_head_ros.audio.pcm import (
-    AudioFormat, MalformedAudio, SUPPORTED_SAMPLE_FORMATS, UnsupportedAudioFormat,
-    canonical_sample_format, decode_pcm, encode_pcm, parse_channel_mix, to_mono,
+    AudioFormat, FormatBounds, MalformedAudio, SUPPORTED_SAMPLE_FORMATS, UnsupportedAudioFormat,
+    canonical_sample_format, decode_pcm, encode_pcm, parse_channel_mix, payload_bytes, to_mono,
     validate_format)
 
 
@@ -130,6 +130,51 @@ def test_unsupported_formats(fmt: AudioFormat, match: str) -> None:
     """Reject unknown codings, sample formats and invalid layouts."""
     with pytest.raises(UnsupportedAudioFormat, match=match):
         decode_pcm(b"\x00\x00", fmt)
+
+
+@pytest.mark.parametrize("fmt,match", [
+    (AudioFormat(channels=True), "channels must be a positive integer, got True"),
+    (AudioFormat(sample_rate=16000.0), "sample_rate must be a positive integer, got 16000.0"),
+    (AudioFormat(sample_rate=-2 ** 100), "got <a 101-bit integer>"),
+    (AudioFormat(sample_format=None), "unsupported sample_format None"),
+    (AudioFormat(coding_format=b"wave"), "coding_format b'wave' is not raw PCM"),
+    (AudioFormat(coding_format="x" * 10 ** 6), "coding_format 'xxxxxxx"),
+])
+def test_fields_of_any_type_or_size_are_refused_briefly(fmt: AudioFormat, match: str) -> None:
+    """Refuse fields of the wrong type or absurd size with a message of bounded length."""
+    with pytest.raises(UnsupportedAudioFormat, match=match) as info:
+        validate_format(fmt)
+    assert len(str(info.value)) < 300
+
+
+def test_bounds_limit_the_sample_rate_and_channels() -> None:
+    """Refuse a rate or channel count outside the bounds given, inclusive at both ends."""
+    bounds = FormatBounds(sample_rate=(8000, 48000), channels=(1, 2))
+    for fmt in (AudioFormat(1, 8000), AudioFormat(2, 48000)):
+        assert validate_format(fmt, bounds) == "S16LE"
+    with pytest.raises(UnsupportedAudioFormat,
+                       match="sample_rate 7999 Hz is outside the accepted range 8000..48000 Hz"):
+        validate_format(AudioFormat(1, 7999), bounds)
+    with pytest.raises(UnsupportedAudioFormat,
+                       match="channels 3 is outside the accepted range 1..2$"):
+        validate_format(AudioFormat(3, 16000), bounds)
+    assert validate_format(AudioFormat(1, 1)) == "S16LE"  # no bounds: only positive
+
+
+@pytest.mark.parametrize("data", [b"\x01\x02", bytearray(b"\x01\x02"), memoryview(b"\x01\x02"),
+                                  array.array("B", [1, 2]), [1, 2], (1, 2),
+                                  np.array([1, 2], dtype=np.uint8)])
+def test_payload_bytes_reads_every_payload_type(data: object) -> None:
+    """Read bytes-likes, lists of ints and numpy arrays as flat uint8."""
+    np.testing.assert_array_equal(payload_bytes(data), np.array([1, 2], dtype=np.uint8))
+
+
+@pytest.mark.parametrize("data", ["ab", [256], [-1], [1.0], [10 ** 30], [[1], [2, 3]], None,
+                                  np.array([object()])])
+def test_payload_bytes_refuses_what_is_not_bytes(data: object) -> None:
+    """Refuse text, out-of-range or non-integer lists and other objects as MalformedAudio."""
+    with pytest.raises(MalformedAudio, match="is not bytes or a list of ints in 0..255"):
+        payload_bytes(data)
 
 
 def test_unsupported_format_is_value_error() -> None:

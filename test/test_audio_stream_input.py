@@ -1,12 +1,16 @@
 """Tests of AudioStreamInput: decoding, resampling, down-mixing and the bad-message counters."""
 
 import array
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from listener_head_ros.audio.pcm import AudioFormat, encode_pcm
-from listener_head_ros.audio.stream_input import AudioStreamInput
+from listener_head_ros.audio.stream_input import (
+    AudioStreamInput, FORMAT_BOUNDS, MAX_MESSAGE_BYTES)
+from listener_head_ros.schema import setting_specs
+from listener_head_ros.settings import InputSettings
 
 RATE = 16000
 S16_MONO = AudioFormat(channels=1, sample_rate=RATE, sample_format='S16LE')
@@ -176,14 +180,111 @@ def test_channel_index_out_of_range_is_malformed():
     assert stream.stats.malformed_messages == 1 and stream.buffer.available == 0
 
 
-def test_long_chunks_overflow_the_bounded_buffer():
-    """A 10 s chunk never grows the buffer: the oldest samples are discarded and counted."""
+def test_the_full_buffer_discards_its_oldest_samples():
+    """Two 1.5 s messages into a 2 s buffer: the oldest second is discarded and counted."""
     stream = AudioStreamInput(RATE, 2.0, S16_MONO)
-    signal = np.linspace(-0.5, 0.5, 10 * RATE, dtype=np.float32)
-    assert stream.push(encode_pcm(signal, 'S16LE')) is None
+    signal = np.linspace(-0.5, 0.5, 3 * RATE, dtype=np.float32)
+    push_chunks(stream, encode_pcm(signal, 'S16LE'), 3 * RATE)
     assert stream.buffer.available == 2 * RATE
-    assert stream.buffer.overflowed_samples == 8 * RATE
+    assert stream.buffer.overflowed_samples == RATE
     np.testing.assert_allclose(drain(stream), signal[-2 * RATE:], atol=1.0 / 32768)
+
+
+def traced_peak_bytes(action) -> int:
+    """Return the peak of Python and numpy allocations while ``action()`` runs."""
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_message_longer_than_the_buffer_is_refused_undecoded():
+    """A 10 s message for a 2 s buffer is refused whole, counted, and never decoded."""
+    stream = AudioStreamInput(RATE, 2.0, S16_MONO)
+    payload = encode_pcm(np.full(10 * RATE, 0.1), 'S16LE')
+    errors = []
+    assert traced_peak_bytes(lambda: errors.append(stream.push(payload))) < 64 * 1024
+    assert errors == ['audio message of 160000 frames (10 s at 16000 Hz) is longer than the '
+                      '2 s audio buffer (buffer_seconds), which it could only overflow; '
+                      'publish shorter messages']
+    stats = stream.snapshot()
+    assert (stats.messages, stats.oversized_messages, stats.input_frames) == (1, 1, 0)
+    assert stream.buffer.available == 0 and stream.last_error == errors[0]
+
+
+def test_a_message_over_the_byte_limit_is_refused_undecoded():
+    """A payload over MAX_MESSAGE_BYTES is refused before decoding, whatever its duration."""
+    stream = AudioStreamInput(RATE, 60.0, AudioFormat(2, 384000, 'F32LE'))
+    payload = bytes(MAX_MESSAGE_BYTES + 8)  # 0.34 s: short enough for the buffer
+    errors = []
+    assert traced_peak_bytes(lambda: errors.append(stream.push(payload))) < 64 * 1024
+    assert errors == [f'audio message of {MAX_MESSAGE_BYTES + 8} bytes exceeds the limit of '
+                      f'{MAX_MESSAGE_BYTES} bytes per message; publish shorter messages']
+    assert stream.stats.oversized_messages == 1 and stream.stats.input_frames == 0
+    assert stream.push(bytes(MAX_MESSAGE_BYTES)) is None
+    assert stream.stats.input_frames == MAX_MESSAGE_BYTES // 8
+
+
+def test_one_message_resamples_to_at_most_the_buffer():
+    """At the lowest rate (the largest upsampling) a message fills at most the buffer."""
+    low = AudioFormat(1, FORMAT_BOUNDS.sample_rate[0], 'U8')
+    stream = AudioStreamInput(RATE, 1.0, low)
+    longest = bytes(low.sample_rate)  # 1 s of U8, as long as the buffer
+    assert stream.push(longest) is None
+    assert 0 < stream.stats.output_samples <= stream.buffer.capacity
+    assert stream.push(longest + b'\x80') is not None
+    assert stream.stats.oversized_messages == 1 and stream.stats.input_frames == low.sample_rate
+
+
+def test_format_bounds_are_the_input_settings_ranges():
+    """Accepted rates and channel counts are the declared ranges of input.sample_rate/channels."""
+    ranges = {spec.name: spec.range for spec in setting_specs(InputSettings)}
+    assert FORMAT_BOUNDS.sample_rate == ranges['sample_rate']
+    assert FORMAT_BOUNDS.channels == ranges['channels']
+
+
+@pytest.mark.parametrize('fmt, message', [
+    (AudioFormat(1, 1, 'S16LE'), 'sample_rate 1 Hz is outside the accepted range'),
+    (AudioFormat(1, FORMAT_BOUNDS.sample_rate[0] - 1, 'S16LE'), 'sample_rate'),
+    (AudioFormat(1, FORMAT_BOUNDS.sample_rate[1] + 1, 'S16LE'), 'sample_rate'),
+    (AudioFormat(1, 4294967295, 'S16LE'),
+     'sample_rate 4294967295 Hz is outside the accepted range'),
+    (AudioFormat(0, RATE, 'S16LE'), 'channels must be a positive integer, got 0'),
+    (AudioFormat(FORMAT_BOUNDS.channels[1] + 1, RATE, 'S16LE'),
+     f'channels {FORMAT_BOUNDS.channels[1] + 1} is outside the accepted range'),
+    (AudioFormat(1, RATE, 'S16LE' * 1000), "unsupported sample_format 'S16LES16LE"),
+])
+def test_out_of_range_formats_are_refused_and_counted(fmt, message):
+    """Issue 12: AudioInfo(sample_rate=1) and other absurd formats are refused, not resampled."""
+    stream = AudioStreamInput(RATE, 2.0, S16_MONO)
+    error = stream.set_format(fmt)
+    assert error is not None and message in error and len(error) < 300
+    assert stream.set_format(fmt) == error
+    stats = stream.snapshot()
+    assert (stats.format_changes, stats.rejected_formats) == (1, 2)
+    payload = bytes(20000)  # the 20 kB message that took 2.26 GB at 1 Hz
+    assert traced_peak_bytes(lambda: stream.push(payload)) < 64 * 1024
+    assert stream.stats.rejected_messages == 1 and stream.buffer.available == 0
+
+
+@pytest.mark.parametrize('payload', ['text', [256], [-1], [0.5], object(), 3.5, None])
+def test_payloads_that_are_not_bytes_are_malformed(payload):
+    """A payload that is not bytes (or ints in 0..255) is refused and counted, never raised."""
+    stream = AudioStreamInput(RATE, 1.0, S16_MONO)
+    error = stream.push(payload)
+    assert error is not None and 'is not bytes or a list of ints in 0..255' in error
+    assert stream.stats.malformed_messages == 1 and stream.buffer.available == 0
+
+
+def test_resampler_ringing_is_clipped():
+    """A full-scale 48 kHz square wave overshoots when resampled; the buffer stays in -1..1."""
+    stream = AudioStreamInput(RATE, 1.0, AudioFormat(1, 48000, 'F32LE'))
+    square = np.sign(np.sin(2 * np.pi * 1000.0 * (np.arange(4800) + 0.5) / 48000))
+    assert stream.push(square.astype('<f4').tobytes()) is None
+    out = drain(stream)
+    assert out.size > 1000 and np.abs(out).max() == 1.0
 
 
 def test_rejects_a_non_positive_buffer():

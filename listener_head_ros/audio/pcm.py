@@ -4,14 +4,16 @@ Decode raw PCM bytes (e.g. ``audio_common_msgs/AudioData.data``) into float32 sa
 Sample formats use GStreamer names (``S16LE``, ``S24LE``, ``F32LE``, ...), the names
 that ``audio_common``'s ``AudioInfo.sample_format`` carries; common ALSA and numpy
 spellings are accepted as aliases.  Compressed streams (mp3) are rejected with
-:class:`UnsupportedAudioFormat`, never silently misread.
+:class:`UnsupportedAudioFormat`, never silently misread; so is a format outside the
+:class:`FormatBounds` its consumer accepts (:func:`validate_format`). Whatever a format field
+or a payload holds, decoding raises only :class:`UnsupportedAudioFormat` or
+:class:`MalformedAudio`, whose messages quote at most a short prefix of the offending value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -26,9 +28,9 @@ class UnsupportedAudioFormat(ValueError):
 
 
 class MalformedAudio(ValueError):
-    """A message's payload does not hold a whole number of frames."""
+    """A message's payload is not bytes, or does not hold a whole number of frames."""
 
-    def __init__(self, message: str, leftover_bytes: int, frame_bytes: int) -> None:
+    def __init__(self, message: str, leftover_bytes: int = 0, frame_bytes: int = 0) -> None:
         super().__init__(message)
         self.leftover_bytes = leftover_bytes
         self.frame_bytes = frame_bytes
@@ -96,6 +98,24 @@ _MP3_CODINGS = frozenset({"mp3", "mpeg", "audio/mpeg", "audio/mp3"})
 SUPPORTED_SAMPLE_FORMATS: tuple[str, ...] = tuple(sorted(_SPECS))
 """Canonical (GStreamer) names of the decodable sample formats."""
 
+_SHOWN_CHARS = 40  # an error message quotes at most this much of a bad field
+
+
+def _shown(value: object) -> str:
+    """Return a short repr of a format field for an error message, whatever its size."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"<a {value.bit_length()}-bit integer>"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS - 3]}..."
+
+
+@dataclass(frozen=True)
+class FormatBounds:
+    """Inclusive ranges that a stream's sample rate and channel count must lie in."""
+
+    sample_rate: Tuple[int, int]  # Hz
+    channels: Tuple[int, int]
+
 
 @dataclass(frozen=True)
 class AudioFormat:
@@ -132,44 +152,69 @@ class DecodedAudio:
 
 def canonical_sample_format(name: str) -> str:
     """Return the GStreamer name of a sample format or alias; raise UnsupportedAudioFormat."""
-    key = name.strip().upper()
+    key = name.strip().upper() if isinstance(name, str) else None
     key = _ALIASES.get(key, key)
     if key not in _SPECS:
         raise UnsupportedAudioFormat(
-            f"unsupported sample_format {name!r}; supported raw PCM formats are "
+            f"unsupported sample_format {_shown(name)}; supported raw PCM formats are "
             f"{', '.join(SUPPORTED_SAMPLE_FORMATS)} (S16LE is the audio_capture default)")
     return key
 
 
-@lru_cache(maxsize=64)
 def _check(fmt: AudioFormat) -> _SampleSpec:
-    coding = fmt.coding_format.strip().lower()
+    coding = fmt.coding_format.strip().lower() if isinstance(fmt.coding_format, str) else None
     if coding in _MP3_CODINGS:
         raise UnsupportedAudioFormat(
-            f"coding_format {fmt.coding_format!r} is compressed audio and cannot be decoded; "
-            "launch audio_capture with `format:=wave` to publish raw PCM instead")
+            f"coding_format {_shown(fmt.coding_format)} is compressed audio and cannot be "
+            "decoded; launch audio_capture with `format:=wave` to publish raw PCM instead")
     if coding not in _PCM_CODINGS:
         raise UnsupportedAudioFormat(
-            f"coding_format {fmt.coding_format!r} is not raw PCM; publish uncompressed PCM "
-            "(coding_format 'wave', e.g. audio_capture with `format:=wave`)")
-    if isinstance(fmt.channels, bool) or not isinstance(fmt.channels, int) or fmt.channels < 1:
-        raise UnsupportedAudioFormat(f"channels must be a positive integer, got {fmt.channels!r}")
-    if fmt.sample_rate <= 0:
-        raise UnsupportedAudioFormat(f"sample_rate must be positive, got {fmt.sample_rate!r}")
+            f"coding_format {_shown(fmt.coding_format)} is not raw PCM; publish uncompressed "
+            "PCM (coding_format 'wave', e.g. audio_capture with `format:=wave`)")
+    for name in ("channels", "sample_rate"):
+        value = getattr(fmt, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UnsupportedAudioFormat(f"{name} must be a positive integer, got {_shown(value)}")
     return _SPECS[canonical_sample_format(fmt.sample_format)]
 
 
-def validate_format(fmt: AudioFormat) -> str:
-    """Check that ``fmt`` is decodable and return its canonical sample format name."""
-    return _check(fmt).name
+def _check_range(name: str, value: int, bounds: Tuple[int, int], unit: str) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise UnsupportedAudioFormat(
+            f"{name} {_shown(value)}{unit} is outside the accepted range {low}..{high}{unit}")
 
 
-def _as_bytes(data: object) -> np.ndarray:
-    if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    if isinstance(data, (list, tuple)):
-        return np.asarray(data, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)
+def validate_format(fmt: AudioFormat, bounds: Optional[FormatBounds] = None) -> str:
+    """Check that ``fmt`` is decodable (and within ``bounds``); return its sample format."""
+    spec = _check(fmt)
+    if bounds is not None:
+        _check_range("sample_rate", fmt.sample_rate, bounds.sample_rate, " Hz")
+        _check_range("channels", fmt.channels, bounds.channels, "")
+    return spec.name
+
+
+def payload_bytes(data: object) -> np.ndarray:
+    """
+    Return a message payload as a flat uint8 array, without copying a bytes-like payload.
+
+    ``data`` may be ``bytes``, ``bytearray``, ``memoryview``, ``array.array('B')``, a numpy
+    array (its raw bytes) or a list of ints in 0..255 (the ``data`` field of ``AudioData``);
+    anything else raises :class:`MalformedAudio`.
+    """
+    try:
+        if isinstance(data, np.ndarray):
+            return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        if isinstance(data, (list, tuple)):
+            values = np.asarray(data)
+            if values.size and (values.dtype.kind not in "iu" or values.min() < 0
+                                or values.max() > 255):
+                raise ValueError(f"its {values.dtype} values are not all in 0..255")
+            return values.astype(np.uint8).reshape(-1)
+        return np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise MalformedAudio(f"audio payload of type {type(data).__name__} is not bytes or a "
+                             f"list of ints in 0..255: {error}") from error
 
 
 def _decode_ints(raw: np.ndarray, spec: _SampleSpec) -> np.ndarray:
@@ -194,14 +239,13 @@ def decode_pcm(data: object, fmt: AudioFormat) -> DecodedAudio:
     """
     Decode raw PCM bytes into ``(frames, channels)`` float32 samples in -1..1.
 
-    ``data`` may be ``bytes``, ``bytearray``, ``memoryview``, ``array.array('B')``,
-    a uint8 numpy array or a list of ints (the ``data`` field of ``AudioData``).
-    Raises :class:`UnsupportedAudioFormat` for formats that are not raw PCM and
-    :class:`MalformedAudio` when the payload is not a whole number of frames.
-    Non-finite float samples are replaced by 0 and counted; floats are clipped to -1..1.
+    ``data`` is anything :func:`payload_bytes` reads. Raises :class:`UnsupportedAudioFormat`
+    for formats that are not raw PCM and :class:`MalformedAudio` when the payload is not bytes
+    or not a whole number of frames. Non-finite float samples are replaced by 0 and counted;
+    floats are clipped to -1..1. Memory and work are proportional to the payload's size.
     """
     spec = _check(fmt)
-    raw = _as_bytes(data)
+    raw = payload_bytes(data)
     frame_bytes = fmt.channels * spec.width
     leftover = raw.size % frame_bytes
     if leftover:
