@@ -22,24 +22,31 @@ import math
 import sys
 import threading
 import time
-from typing import Any, Dict, FrozenSet, Optional
+import traceback
+from typing import Any, Dict, FrozenSet, List, Optional
 
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.expand_topic_name import expand_topic_name
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
+from rclpy.validate_full_topic_name import validate_full_topic_name
 from std_msgs.msg import Bool
 
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.audio.stream_input import AudioInputStats, AudioStreamInput
 from listener_head_ros.build import build_listener, Listener
-from listener_head_ros.engine import ListenerEngine, TickOutput
+from listener_head_ros.engine import (
+    LIVE_SETTINGS as ENGINE_LIVE_SETTINGS, ListenerEngine, TickOutput)
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
 from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
 from listener_head_ros.models.checkpoint import CheckpointError
@@ -72,22 +79,59 @@ _NO_PUBLISHER_EVENTS = PublisherEventCallbacks(use_default_callbacks=False)
 
 def _while_active(lock_name: str):
     """
-    Run a callback only while the node is active, never during a transition's _stop_io.
+    Run a callback only while the node is active, and never let its exception escape.
 
     The executor may dispatch a callback just before deactivate destroys its timer or
-    subscription; without this guard it could then run during cleanup and find the engine and
-    publishers gone, and its exception would stop the executor.
+    subscription; the guard keeps it from running during cleanup, when the engine and publishers
+    are gone. Any exception (a MemoryError included) is caught, counted and logged, and
+    /diagnostics reports it: an escaped exception would end the executor's thread and leave a
+    process that publishes nothing and answers no lifecycle service.
     """
     def wrap(method):
         @functools.wraps(method)
         def guarded(self, *args):
             with getattr(self, lock_name):
-                if self._io_active:
+                if not self._io_active:
+                    return
+                try:
                     method(self, *args)
+                except Exception as error:  # noqa: B902 - counted, logged and reported
+                    self._callback_failed(method.__name__.removeprefix('_on_').lstrip('_'), error)
         return guarded
     return wrap
 
 
+def _transition(name: str):
+    """
+    Log and undo a lifecycle transition callback that raises, and fail the transition.
+
+    rclpy turns such an exception into the ERROR transition without a word. Here the reason is
+    logged, ``undo`` releases whatever the transition had created, and the transition fails,
+    which leaves the node in the state it started from, ready to retry.
+    """
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, state):
+            try:
+                return method(self, state)
+            except Exception as error:  # noqa: B902 - any failure leaves a node that can retry
+                self.get_logger().error(f'{name} failed: {_describe(error)}')
+                self._stop_io()
+                if name == 'configure':
+                    self._release()
+                return TransitionCallbackReturn.FAILURE
+        return guarded
+    return wrap
+
+
+def _describe(error: BaseException) -> str:
+    """Return the text of an error we anticipate, or its repr for an unexpected one."""
+    known = isinstance(error, (CheckpointError, ValueError, TypeError, InvalidTopicNameException))
+    return str(error) if known else repr(error)
+
+
+# Settings that a running node applies at once: the engine's, and how /diagnostics judges.
+LIVE_SETTINGS = ENGINE_LIVE_SETTINGS + ('diagnostics_window',)
 # Parameters that every node has or that launch sets, besides the listener's own settings.
 _ROS_PARAMETERS = ('use_sim_time', 'start_type_description_service')
 
@@ -109,7 +153,7 @@ class ListenerNode(LifecycleNode):
     def __init__(self, node_name: str = 'listener', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self, LISTENER_SETTINGS)
-        declared = {spec.name for spec in LISTENER_SETTINGS}
+        declared = self._declared_settings = frozenset(spec.name for spec in LISTENER_SETTINGS)
         unknown = unknown_names(sorted(
             name for name in self._parameter_overrides
             if name not in declared and name not in _ROS_PARAMETERS
@@ -127,11 +171,16 @@ class ListenerNode(LifecycleNode):
         self._inputs: list = []
         self._io_timers: list = []
         self._info_text = 'no AudioInfo yet: using the input.* parameters'
-        self._last_diagnostics = (time.monotonic(), 0, 0)
+        self._last_diagnostics = (0.0, 0, 0)  # time, messages and input frames at the last one
         self._io_active = False
         self._audio_lock = threading.Lock()  # one lock per callback group: no cross-group waits
         self._tick_lock = threading.Lock()
         self._diagnostics_lock = threading.Lock()
+        self._errors_lock = threading.Lock()
+        self._callback_errors: collections.Counter = collections.Counter()
+        self._last_callback_error = ''
+        self._diagnostics_window: collections.deque = collections.deque()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -145,44 +194,58 @@ class ListenerNode(LifecycleNode):
                 raise SettingsError(self._parameter_error)
             settings = settings_from_values(
                 {spec.name: self._p(spec.name) for spec in LISTENER_SETTINGS}, 'parameters')
+            self._check_topics(settings)
             self.listener = build_listener(settings,
                                            available_inputs=self.supplied_inputs(settings))
             for warning in self.listener.warnings:
                 self.get_logger().warning(warning)
             self.listener.engine.warm_up()
+            self._create_outputs(settings)
         except Exception as error:  # noqa: B902 - any failure leaves a node that can retry
-            known = isinstance(error, (CheckpointError, ValueError, TypeError))
             remedy = ('fix the parameter file and start the node again' if self._parameter_error
                       else 'correct the parameter (ros2 param set) and configure it again (ros2 '
                       f'lifecycle set {self.get_fully_qualified_name()} configure)')
-            self.get_logger().error(f'configure failed: {error if known else repr(error)}. '
+            self.get_logger().error(f'configure failed: {_describe(error)}. '
                                     f'The node stays unconfigured: {remedy}')
             self._release()
             return TransitionCallbackReturn.FAILURE
-        model = self.listener.model
         self.tick_seconds.clear()
         self.tick_cpu_seconds.clear()
-        topics = self.listener.settings.topics
-        events = {'event_callbacks': _NO_PUBLISHER_EVENTS}
-        self._outputs = {
-            'pose': self.create_lifecycle_publisher(
-                HeadPose, topics.head_pose, 10, **events),
-            'face': self.create_lifecycle_publisher(
-                FacialReaction, topics.facial_reaction, 10, **events),
-            'backchannel': self.create_lifecycle_publisher(
-                Backchannel, topics.backchannel, 10, **events),
-            'diagnostics': self.create_publisher(
-                DiagnosticArray, '/diagnostics', 10, **events),
-        }
-        if Expression is not None and topics.expression:
-            self._outputs['expression'] = self.create_lifecycle_publisher(
-                Expression, topics.expression, 10, **events)
+        self._callback_errors.clear()
+        model = self.listener.model
         self.get_logger().info(
             f'configured: model {model.name} on {self.listener.device}, '
             f'{model.frame_rate:.2f} frames/s '
             f'(hop {model.hop_length} samples at {model.sample_rate} Hz)')
         return TransitionCallbackReturn.SUCCESS
 
+    def _check_topics(self, settings: ListenerSettings) -> None:
+        """Refuse, naming the parameter, any topic name that ROS would reject later."""
+        for name, topic in vars(settings.topics).items():
+            if not topic:
+                continue
+            try:
+                validate_full_topic_name(expand_topic_name(
+                    topic, self.get_name(), self.get_namespace()))
+            except (InvalidTopicNameException, ValueError) as error:
+                raise ValueError(f'topics.{name}: {topic!r} is not a valid topic name '
+                                 f'({str(error).splitlines()[0]})') from None
+
+    def _create_outputs(self, settings: ListenerSettings) -> None:
+        topics = settings.topics
+        events = {'event_callbacks': _NO_PUBLISHER_EVENTS}
+        outputs = [('pose', HeadPose, topics.head_pose),
+                   ('face', FacialReaction, topics.facial_reaction),
+                   ('backchannel', Backchannel, topics.backchannel)]
+        if Expression is not None and topics.expression:
+            outputs.append(('expression', Expression, topics.expression))
+        for name, message_type, topic in outputs:  # kept one by one: a failure releases them
+            self._outputs[name] = self.create_lifecycle_publisher(
+                message_type, topic, 10, **events)
+        self._outputs['diagnostics'] = self.create_publisher(
+            DiagnosticArray, '/diagnostics', 10, **events)
+
+    @_transition('activate')
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start listening: audio subscriptions, the inference timer and diagnostics."""
         settings = self.listener.settings
@@ -191,38 +254,39 @@ class ListenerNode(LifecycleNode):
                             durability=qos_profile_sensor_data.durability)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                              reliability=ReliabilityPolicy.RELIABLE)
-        self._io_active = True
         options = {'callback_group': self._audio_group,
                    'event_callbacks': _NO_SUBSCRIPTION_EVENTS}
-        self._inputs = [
-            self.create_subscription(AudioData, settings.topics.audio, self._on_audio,
-                                     sensor, **options),
-            self.create_subscription(AudioInfo, settings.topics.audio_info,
-                                     self._on_audio_info, latched, **options),
-        ]
+        inputs = [(AudioData, settings.topics.audio, self._on_audio, sensor),
+                  (AudioInfo, settings.topics.audio_info, self._on_audio_info, latched)]
         if settings.topics.audio_stamped:
-            self._inputs.append(self.create_subscription(
-                AudioDataStamped, settings.topics.audio_stamped,
-                lambda msg: self._on_audio(msg.audio), sensor, **options))
+            inputs.append((AudioDataStamped, settings.topics.audio_stamped,
+                           self._on_audio_stamped, sensor))
         if settings.topics.robot_speaking:
-            self._inputs.append(self.create_subscription(
-                Bool, settings.topics.robot_speaking, self._on_robot_speaking, 10,
-                **options))
+            inputs.append((Bool, settings.topics.robot_speaking, self._on_robot_speaking, 10))
         self.engine.reset()
-        self._io_timers = [
-            self.create_timer(1.0 / settings.frame_rate, self._on_tick,
-                              callback_group=self._tick_group),
-            self.create_timer(settings.diagnostics_period, self._publish_diagnostics,
-                              callback_group=self._diagnostics_group),
-        ]
+        now, counters = time.monotonic(), self._counters()
+        self._diagnostics_window.clear()
+        self._diagnostics_window.append((now, counters))
+        self._last_diagnostics = (now, counters['messages'], counters['input frames'])
+        self._io_active = True
+        for message_type, topic, callback, qos in inputs:  # one by one: a failure releases them
+            self._inputs.append(self.create_subscription(
+                message_type, topic, callback, qos, **options))
+        self._io_timers.append(self.create_timer(
+            1.0 / settings.frame_rate, self._on_tick, callback_group=self._tick_group))
+        self._io_timers.append(self.create_timer(
+            settings.diagnostics_period, self._publish_diagnostics,
+            callback_group=self._diagnostics_group))
         self.get_logger().info('active: listening')
         return super().on_activate(state)
 
+    @_transition('deactivate')
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop listening; keep the model."""
         self._stop_io()
         return super().on_deactivate(state)
 
+    @_transition('cleanup')
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop the model, the audio input and the publishers."""
         self._stop_io()
@@ -231,6 +295,14 @@ class ListenerNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release everything on shutdown from any state."""
+        self._stop_io()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything after an error, and come back unconfigured, ready to configure."""
+        self.get_logger().error(
+            f'lifecycle error from {state.label}: released everything; the node is unconfigured')
         self._stop_io()
         self._release()
         return TransitionCallbackReturn.SUCCESS
@@ -262,27 +334,77 @@ class ListenerNode(LifecycleNode):
     def _stop_io(self) -> None:
         with self._audio_lock, self._tick_lock, self._diagnostics_lock:
             self._io_active = False  # waits for running callbacks; later ones return at once
-        for timer in self._io_timers:
+        timers, inputs, self._io_timers, self._inputs = self._io_timers, self._inputs, [], []
+        for timer in timers:
             self.destroy_timer(timer)
-        for subscription in self._inputs:
+        for subscription in inputs:
             self.destroy_subscription(subscription)
-        self._io_timers, self._inputs = [], []
 
     def _release(self) -> None:
-        for name, publisher in self._outputs.items():
+        outputs, self._outputs = self._outputs, {}
+        for name, publisher in outputs.items():
             if name == 'diagnostics':
                 self.destroy_publisher(publisher)
             else:
                 self.destroy_lifecycle_publisher(publisher)
-        self._outputs = {}
         device = self.listener.device if self.listener else 'cpu'
         self.listener = None
         release_device_memory(device)
+
+    def _callback_failed(self, name: str, error: Exception) -> None:
+        """Count, log and remember an exception that a callback raised."""
+        with self._errors_lock:
+            self._callback_errors[name] += 1
+            count = self._callback_errors[name]
+            self._last_callback_error = f'{name}: {_describe(error)}'
+        detail = f':\n{traceback.format_exc()}' if count == 1 else ''
+        self.get_logger().error(
+            f'the {name} callback failed ({count} time(s) since configure): '
+            f'{_describe(error)}; the node keeps running and /diagnostics reports it{detail}',
+            throttle_duration_sec=5.0)
+
+    def _on_set_parameters(self, parameters: List[Parameter]) -> SetParametersResult:
+        """
+        Apply a live setting at once, and refuse any other while the node is configured.
+
+        Unconfigured, every valid value is taken and read at the next configure. Configured,
+        only :data:`LIVE_SETTINGS` change the running node; the rest build the model, the audio
+        input and the topics, so they are refused with the way to apply them.
+        """
+        listener = self.listener
+        changes = {p.name: p.value for p in parameters
+                   if p.name in self._declared_settings}
+        if listener is None or not changes:
+            return SetParametersResult(successful=True)
+        frozen = sorted(set(changes) - set(LIVE_SETTINGS))
+        if frozen:
+            return SetParametersResult(successful=False, reason=(
+                f'{", ".join(frozen)} applies at configure: deactivate, cleanup, set it, then '
+                f'configure {self.get_fully_qualified_name()} again (live while running: '
+                f'{", ".join(LIVE_SETTINGS)})'))
+        values = {spec.name: self._p(spec.name) for spec in LISTENER_SETTINGS}
+        try:
+            settings = settings_from_values({**values, **changes}, 'parameters')
+            with self._tick_lock:
+                listener.engine.update_config(settings.engine)
+                listener.settings = settings
+        except (SettingsError, ValueError) as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self.get_logger().info('applied live: ' + ', '.join(
+            f'{name}={value!r}' for name, value in changes.items()))
+        return SetParametersResult(successful=True)
 
     # Callbacks ------------------------------------------------------------------------------
 
     @_while_active('_audio_lock')
     def _on_audio(self, msg: AudioData) -> None:
+        self._push_audio(msg)
+
+    @_while_active('_audio_lock')
+    def _on_audio_stamped(self, msg: AudioDataStamped) -> None:
+        self._push_audio(msg.audio)
+
+    def _push_audio(self, msg: AudioData) -> None:
         error = self.audio_input.push(msg.data)
         if error:
             self.get_logger().error(f'audio: {error}', throttle_duration_sec=5.0)
@@ -308,7 +430,7 @@ class ListenerNode(LifecycleNode):
     @_while_active('_tick_lock')
     def _on_tick(self) -> None:
         seen = self.engine.nonfinite_frames
-        output = self.engine.tick()
+        output = self.engine.tick(budget=1.0 / self.engine.config.frame_rate)
         if not seen and self.engine.nonfinite_frames:  # once per activation; diagnostics count
             self.get_logger().error(
                 f'model {self.engine.model.name} produced a non-finite frame; it is never '
@@ -346,47 +468,93 @@ class ListenerNode(LifecycleNode):
                 header=pose.header, expression=face.expression, valence=face.valence,
                 arousal=face.arousal, confidence=face.confidence))
 
-    @_while_active('_diagnostics_lock')
-    def _publish_diagnostics(self) -> None:
-        stats, engine = self.audio_input.stats, self.engine
-        now = time.monotonic()
-        last_time, last_messages, last_samples = self._last_diagnostics
-        elapsed = max(now - last_time, 1e-9)
-        self._last_diagnostics = (now, stats.messages, stats.input_frames)
-        p50, p99 = _percentiles_ms(self.tick_seconds)
-        cpu_p50, cpu_p99 = _percentiles_ms(self.tick_cpu_seconds)
-        message_rate = (stats.messages - last_messages) / elapsed
-        level, summary = DiagnosticStatus.OK, 'listening'
-        if engine.nonfinite_frames:
-            level, summary = DiagnosticStatus.ERROR, (
-                f'model {engine.model.name} gave {engine.nonfinite_frames} non-finite '
-                'frame(s): the head holds its last finite pose (is the checkpoint corrupt?)')
-        elif self.audio_input.format_error:
-            level, summary = DiagnosticStatus.ERROR, self.audio_input.format_error
-        elif stats.malformed_messages or stats.nonfinite_samples:
-            level, summary = DiagnosticStatus.WARN, f'bad audio: {self.audio_input.last_error}'
-        elif message_rate == 0:
-            level, summary = DiagnosticStatus.WARN, 'no audio arriving'
-        elif engine.frames_dropped:
-            level, summary = DiagnosticStatus.WARN, 'inference fell behind: frames dropped'
-        values = {
-            'input format': self._info_text,
-            'input message rate (Hz)': f'{message_rate:.1f}',
-            'input sample rate (Hz)': f'{(stats.input_frames - last_samples) / elapsed:.0f}',
+    def _counters(self) -> Dict[str, int]:
+        """Return every cumulative counter that /diagnostics judges, by its reported name."""
+        stats, engine = self.audio_input.snapshot(), self.engine
+        with self._errors_lock:
+            callback_errors = sum(self._callback_errors.values())
+        return {
             'messages': stats.messages,
+            'input frames': stats.input_frames,
             'empty messages': stats.empty_messages,
             'malformed messages': stats.malformed_messages,
             'rejected messages': stats.rejected_messages,
+            'oversized messages': stats.oversized_messages,
             'non-finite samples replaced': stats.nonfinite_samples,
             'muted messages': stats.muted_messages,
             'buffer overflow samples': self.audio_input.buffer.overflowed_samples,
+            'frames processed': engine.frames_stepped,
+            'dropped frames': engine.frames_dropped,
+            'dropped frames (audio burst)': engine.frames_dropped_burst,
+            'dropped frames (inference too slow)': engine.frames_dropped_slow,
+            'ticks over budget': engine.ticks_over_budget,
+            'non-finite model frames': engine.nonfinite_frames,
+            'callback errors': callback_errors,
+        }
+
+    def _recent(self, now: float, counters: Dict[str, int]) -> tuple:
+        """Return the seconds and the counter increases of the recent diagnostics window."""
+        window, span = self._diagnostics_window, self.listener.settings.diagnostics_window
+        window.append((now, counters))
+        while len(window) > 1 and now - window[1][0] >= span:
+            window.popleft()
+        since, before = window[0]
+        return now - since, {key: value - before[key] for key, value in counters.items()}
+
+    def _health(self, recent: Dict[str, int], seconds: float, message_rate: float) -> tuple:
+        """Return the diagnostics level and a message naming every problem of the window."""
+        engine, span = self.engine, f'in the last {seconds:.0f} s'
+        errors, warnings = [], []
+        if recent['non-finite model frames']:
+            errors.append(f'model {engine.model.name} gave {recent["non-finite model frames"]} '
+                          f'non-finite frame(s) {span}: the head holds its last finite pose '
+                          '(is the checkpoint corrupt?)')
+        if recent['callback errors']:
+            errors.append(f'{recent["callback errors"]} callback error(s) {span}, last '
+                          f'{self._last_callback_error}')
+        if self.audio_input.format_error:
+            errors.append(self.audio_input.format_error)
+        bad = (recent['malformed messages'] + recent['rejected messages']
+               + recent['oversized messages'] + recent['non-finite samples replaced'])
+        if bad and not self.audio_input.format_error:
+            warnings.append(f'bad audio {span}: {self.audio_input.last_error}')
+        if message_rate == 0 and not self.audio_input.format_error:
+            warnings.append('no audio arriving')
+        slow, burst = (recent['dropped frames (inference too slow)'],
+                       recent['dropped frames (audio burst)'])
+        if slow:
+            warnings.append(f'inference fell behind: {slow} frame(s) dropped {span}')
+        if burst:
+            warnings.append(f'audio arrived in bursts longer than max_latency: {burst} '
+                            f'frame(s) dropped {span}')
+        level = (DiagnosticStatus.ERROR if errors else
+                 DiagnosticStatus.WARN if warnings else DiagnosticStatus.OK)
+        return level, '; '.join(errors + warnings) or 'listening'
+
+    @_while_active('_diagnostics_lock')
+    def _publish_diagnostics(self) -> None:
+        engine, now = self.engine, time.monotonic()
+        counters = self._counters()
+        last_time, last_messages, last_samples = self._last_diagnostics
+        elapsed = max(now - last_time, 1e-9)
+        self._last_diagnostics = (now, counters['messages'], counters['input frames'])
+        message_rate = (counters['messages'] - last_messages) / elapsed
+        seconds, recent = self._recent(now, counters)
+        level, summary = self._health(recent, seconds, message_rate)
+        p50, p99 = _percentiles_ms(self.tick_seconds)
+        cpu_p50, cpu_p99 = _percentiles_ms(self.tick_cpu_seconds)
+        values = {
+            'input format': self._info_text,
+            'input message rate (Hz)': f'{message_rate:.1f}',
+            'input sample rate (Hz)': f'{(counters["input frames"] - last_samples) / elapsed:.0f}',
+            **{key: value for key, value in counters.items() if key != 'input frames'},
+            'recent window (s)': f'{seconds:.1f}',
+            **{f'recent {key}': value for key, value in recent.items()
+               if key not in ('messages', 'input frames', 'frames processed')},
             'tick compute p50 (ms)': f'{p50:.3f}',
             'tick compute p99 (ms)': f'{p99:.3f}',
             'tick CPU p50 (ms)': f'{cpu_p50:.3f}',
             'tick CPU p99 (ms)': f'{cpu_p99:.3f}',
-            'frames processed': engine.frames_stepped,
-            'dropped frames': engine.frames_dropped,
-            'non-finite model frames': engine.nonfinite_frames,
             'model': engine.model.name,
             'model streams': ', '.join(f'{k}: {v}' for k, v in engine.model.outputs.items()),
             'model inputs': ', '.join(sorted(engine.model.inputs)),
