@@ -7,7 +7,9 @@ one HeadPose angle (REP-103: +roll towards the right shoulder, +pitch head down,
     position = offset + sign * angle
 
 then is clamped to ``[min, max]`` and rate limited to ``max_velocity``. The ``offset`` is the
-joint's neutral (straight-ahead) position. This module imports no ROS module.
+joint's neutral (straight-ahead) position. Each joint command also carries the time the robot's
+trajectory controller is given to reach it, long enough that no joint exceeds its
+``max_velocity`` (:class:`HeadJointCommander`). This module imports no ROS module.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import yaml
 
+from listener_head_ros.motion.pose_shaping import within_speed
+from listener_head_ros.schema import setting, setting_specs
+
 # The HeadPose angles a joint can follow, in the order of a pose tuple.
 AXES = ('roll', 'pitch', 'yaw')
 
@@ -29,6 +34,10 @@ _REQUIRED_PROFILE_KEYS = ('name', 'trajectory_topic', 'joints')
 _REQUIRED_JOINT_KEYS = ('name', 'axis', 'min', 'max', 'max_velocity')
 _OPTIONAL_JOINT_KEYS = {'sign': 1.0, 'offset': 0.0}
 _PROFILE_SUFFIXES = ('.yaml', '.yml')
+# Joint positions are radians of a head joint, which turns less than a full turn either way.
+_POSITION_BOUND = 2.0 * math.pi
+# A head joint's speed limit, rad/s: above it is most likely a deg/s typo.
+_VELOCITY_RANGE = (0.01, 20.0)
 
 
 class HeadProfileError(ValueError):
@@ -60,22 +69,26 @@ class JointSpec:
             raise HeadProfileError(
                 f'{where}: unknown axis {self.axis!r}; expected one of {", ".join(AXES)}')
         for key in ('sign', 'offset', 'min', 'max', 'max_velocity'):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-                raise HeadProfileError(f'{where}: {key} must be a finite number, got {value!r}')
-            object.__setattr__(self, key, float(value))
+            value = _finite_number(getattr(self, key), f'{where}: {key}', HeadProfileError)
+            object.__setattr__(self, key, value)
         if self.sign == 0.0:
             raise HeadProfileError(f'{where}: sign must be non-zero (use +1.0 or -1.0)')
         if self.min >= self.max:
             raise HeadProfileError(
                 f'{where}: min ({self.min}) must be smaller than max ({self.max})')
+        if not (-_POSITION_BOUND <= self.min and self.max <= _POSITION_BOUND):
+            raise HeadProfileError(
+                f'{where}: limits [{self.min}, {self.max}] go beyond a full turn '
+                f'(+-{_POSITION_BOUND:.4f}); limits are in radians')
         if not self.min <= self.offset <= self.max:
             raise HeadProfileError(
                 f'{where}: neutral offset ({self.offset}) is outside the joint limits '
                 f'[{self.min}, {self.max}]')
-        if self.max_velocity <= 0.0:
+        low, high = _VELOCITY_RANGE
+        if not low <= self.max_velocity <= high:
             raise HeadProfileError(
-                f'{where}: max_velocity must be positive, got {self.max_velocity}')
+                f'{where}: max_velocity ({self.max_velocity}) must be within [{low}, {high}] '
+                'rad/s')
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,13 @@ class HeadProfile:
     def max_velocities(self) -> np.ndarray:
         """Return the per-joint velocity limits."""
         return np.array([joint.max_velocity for joint in self.joints], dtype=float)
+
+
+def _finite_number(value: Any, what: str, error: type[ValueError]) -> float:
+    """Return ``value`` as a float, or raise ``error`` unless it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise error(f'{what} must be a finite number, got {value!r}')
+    return float(value)
 
 
 def _check_keys(data: Mapping, required: Sequence[str], optional: Mapping | Sequence[str],
@@ -239,9 +259,52 @@ def _load_profile_file(path: Path) -> HeadProfile:
         raise HeadProfileError(f'robot profile {path}: {error}') from None
 
 
+@dataclass(frozen=True)
+class HeadCommandSettings:
+    """
+    How the head driver commands the joints: its rate, the watchdog and the command timing.
+
+    Every value must be a finite number within its declared range; the head driver node
+    declares its parameters of the same names from these fields.
+    """
+
+    control_rate: float = setting(50.0, 'Rate of the joint command updates, in Hz.', (1.0, 1000.0))
+    hold_time: float = setting(
+        0.5, 'Seconds without a HeadPose after which the head leaves the last pose and returns to '
+        'neutral.', (0.0, 60.0))
+    neutral_return_velocity: float = setting(
+        0.5, "Joint speed, in rad/s, of the return to neutral (capped by each joint's "
+        'max_velocity).', (0.01, 10.0))
+    trajectory_time_from_start: float = setting(
+        0.1, 'Shortest time_from_start of the single JointTrajectory point, in seconds: a point '
+        'gets more time when its slowest joint needs it to stay within its max_velocity.',
+        (0.001, 10.0))
+
+    def __post_init__(self) -> None:
+        for spec in setting_specs(type(self)):
+            value = _finite_number(getattr(self, spec.name), spec.name, ValueError)
+            low, high = spec.range
+            if not low <= value <= high:
+                raise ValueError(f'{spec.name} ({value}) must be within [{low}, {high}]')
+            object.__setattr__(self, spec.name, value)
+
+    @property
+    def max_step(self) -> float:
+        """
+        Return the longest time, in seconds, that one update moves the joints for.
+
+        Two control periods, and at least 0.25 s: late ticks (timer jitter, a loaded executor,
+        a control rate the machine cannot keep) still move the head at its full speed, while a
+        longer stall or a forward clock jump moves it no further than this. It bounds how far
+        one command leads the head, not its speed: the command's time_from_start covers the
+        step at each joint's max_velocity, however long the step.
+        """
+        return max(0.25, 2.0 / self.control_rate)
+
+
 class HeadJointCommander:
     """
-    Turn a stream of head poses into joint positions that always respect the profile.
+    Turn a stream of head poses into joint commands that always respect the profile.
 
     Each :meth:`update` maps the latest pose onto the joints, clamps the target to the joint
     limits and moves each joint towards it no faster than its ``max_velocity``. Non-finite poses
@@ -249,33 +312,39 @@ class HeadJointCommander:
     joints stop tracking and ease back to neutral at ``neutral_return_velocity`` (capped by each
     joint's own limit). Every returned position is finite and within ``[min, max]``.
 
-    Time steps longer than ``max_step`` seconds (stalls, forward clock jumps) move the joints
-    only as far as ``max_step`` allows, so the head never jumps; a step of zero or less (a
-    backwards clock jump) moves nothing and re-anchors the clock.
+    Time steps longer than ``settings.max_step`` seconds (stalls, forward clock jumps) move the
+    joints only as far as ``max_step`` allows, so the head never jumps; a step of zero or less
+    (a backwards clock jump) moves nothing and re-anchors the clock.
+
+    Each command also gets a :attr:`time_from_start`: the time the robot's trajectory
+    controller has to reach it. A controller interpolates from where it is to the point within
+    that time, and it may still be on its way to the previous point, so the point gets the part
+    of the previous point's time not yet elapsed plus the time its slowest joint needs for the
+    step at ``max_velocity``, and at least ``trajectory_time_from_start``. No command then asks a
+    joint to exceed its ``max_velocity``, whatever the settings: a control period longer than
+    ``trajectory_time_from_start``, a late tick or a stall stretch the time, never the speed.
+    Stretching the time rather than shortening the step keeps the head at its full speed, and
+    ``trajectory_time_from_start`` is kept whenever it suffices. At start-up the head may be
+    anywhere within its limits, so the first commands get the time to come from the far end
+    of the range.
     """
 
-    def __init__(self, profile: HeadProfile, hold_time: float = 0.5,
-                 neutral_return_velocity: float = 0.5, max_step: float = 0.25) -> None:
-        if not (math.isfinite(hold_time) and hold_time >= 0.0):
-            raise ValueError(f'hold_time must be finite and >= 0, got {hold_time}')
-        if not (math.isfinite(neutral_return_velocity) and neutral_return_velocity > 0.0):
-            raise ValueError(
-                f'neutral_return_velocity must be positive, got {neutral_return_velocity}')
-        if not (math.isfinite(max_step) and max_step > 0.0):
-            raise ValueError(f'max_step must be positive, got {max_step}')
+    def __init__(self, profile: HeadProfile,
+                 settings: HeadCommandSettings = HeadCommandSettings()) -> None:
         self.profile = profile
-        self.hold_time = float(hold_time)
-        self.neutral_return_velocity = float(neutral_return_velocity)
-        self.max_step = float(max_step)
+        self.settings = settings
         self._axis = profile.axis_indices
         self._sign = profile.signs
         self._neutral = profile.neutral
         self._lower = profile.lower
         self._upper = profile.upper
         self._track_velocity = profile.max_velocities
-        self._return_velocity = np.minimum(self._track_velocity, self.neutral_return_velocity)
+        self._return_velocity = np.minimum(self._track_velocity,
+                                           settings.neutral_return_velocity)
         self._positions = self._neutral.copy()
         self._velocities = np.zeros_like(self._positions)
+        self._time_from_start = max(settings.trajectory_time_from_start, float(
+            np.max((self._upper - self._lower) / self._track_velocity)))
         self._target = self._neutral.copy()
         self._last_time: Optional[float] = None
         self._pose_age = math.inf
@@ -296,9 +365,14 @@ class HeadJointCommander:
         return self._velocities.copy()
 
     @property
+    def time_from_start(self) -> float:
+        """Return the seconds the controller is given to reach the last update's positions."""
+        return self._time_from_start
+
+    @property
     def is_tracking(self) -> bool:
         """Return whether a pose arrived within ``hold_time`` (otherwise the head is neutral)."""
-        return self._pose_age <= self.hold_time
+        return self._pose_age <= self.settings.hold_time
 
     def update(self, pose: Optional[Sequence[float]], now: float) -> np.ndarray:
         """
@@ -318,11 +392,17 @@ class HeadJointCommander:
             goal, speed = self._target, self._track_velocity
         else:
             goal, speed = self._neutral, self._return_velocity
-        step_time = min(dt, self.max_step)
-        max_step = speed * step_time
-        step = np.clip(goal - self._positions, -max_step, max_step)
+        reach = speed * min(dt, self.settings.max_step)
+        step = np.clip(goal - self._positions, -reach, reach)
         positions = np.clip(self._positions + step, self._lower, self._upper)
-        self._velocities = (positions - self._positions) / dt if dt > 0.0 else np.zeros_like(step)
+        if dt > 0.0:
+            positions = within_speed(self._positions, positions, dt, speed)
+        moved = positions - self._positions
+        self._velocities = moved / dt if dt > 0.0 else np.zeros_like(moved)
+        self._time_from_start = max(
+            self.settings.trajectory_time_from_start,
+            max(self._time_from_start - dt, 0.0)
+            + float(np.max(np.abs(moved) / self._track_velocity)))
         self._positions = positions
         return self._positions.copy()
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
@@ -38,9 +39,10 @@ class Probe:
         self.clock_pub = self.node.create_publisher(Clock, '/clock', 10)
         self.states: list = []
         self.trajectories: list = []
-        self.node.create_subscription(JointState, joint_states_topic, self.states.append, 10)
+        # Deep queues: a loaded machine that delays the probe must not drop a message.
+        self.node.create_subscription(JointState, joint_states_topic, self.states.append, 1000)
         self.node.create_subscription(
-            JointTrajectory, trajectory_topic, self.trajectories.append, 10)
+            JointTrajectory, trajectory_topic, self.trajectories.append, 1000)
 
     def publish_pose(self, roll: float, pitch: float, yaw: float) -> None:
         """Publish one HeadPose."""
@@ -51,6 +53,11 @@ class Probe:
 
 
 wait_for = partial(polling.wait_for, timeout=TIMEOUT)
+
+
+def seconds(duration) -> float:
+    """Return a builtin_interfaces/Duration in seconds."""
+    return duration.sec + duration.nanosec * 1e-9
 
 
 def close_to(values, expected) -> bool:
@@ -96,15 +103,51 @@ def test_generic_head_tracks_clamps_and_returns_to_neutral(rclpy_context):
         assert len(state.velocity) == 3 and state.header.stamp.sec > 0
         assert list(trajectory.joint_names) == profile.joint_names
         assert len(trajectory.points) == 1 and trajectory.header.stamp.sec > 0
-        point = trajectory.points[0]
-        assert len(point.velocities) == 3
-        assert (point.time_from_start.sec, point.time_from_start.nanosec) == (0, 100_000_000)
+        assert len(trajectory.points[0].velocities) == 3
 
         assert wait_for(lambda: close_to(probe.states[-1].position, [0.0, 0.0, 0.0]) and close_to(
             probe.trajectories[-1].points[0].positions, [0.0, 0.0, 0.0])), 'no return to neutral'
+        # Once the controller has had the time to get there, a point gets the configured time.
+        assert wait_for(lambda: seconds(probe.trajectories[-1].points[0].time_from_start) == 0.1)
+        point = probe.trajectories[-1].points[0]
+        assert (point.time_from_start.sec, point.time_from_start.nanosec) == (0, 100_000_000)
         for msg in probe.states:
             assert all(low - TOL <= q <= high + TOL for q, low, high in zip(
                 msg.position, profile.lower, profile.upper))
+
+
+@pytest.mark.parametrize('profile_name, parameters', [
+    ('generic_3dof', {'control_rate': 5.0, 'trajectory_time_from_start': 0.1}),
+    ('nao', {'trajectory_time_from_start': 0.001}),
+])
+def test_published_points_respect_max_velocity(rclpy_context, profile_name, parameters):
+    """
+    No point's step over its time_from_start exceeds a joint's max_velocity (issue 12.9).
+
+    At 5 Hz a generic joint moves 0.3 rad a tick, and a NAO joint 0.04 rad at 50 Hz: points
+    timed at 0.1 s and 1 ms would imply 3 and 40 rad/s against 1.5 and 2 rad/s.
+    """
+    profile = load_head_profile(profile_name)
+    pose = np.array([0.0, 0.4, -0.6])
+    expected = list(np.clip(profile.neutral + profile.signs * pose[profile.axis_indices],
+                            profile.lower, profile.upper))
+    with running_driver(rclpy_context, robot_profile=profile_name, **parameters) as (
+            driver, probe):
+        assert wait_for(
+            lambda: probe.trajectories and close_to(
+                probe.trajectories[-1].points[0].positions, expected),
+            publish=lambda: probe.publish_pose(*pose)), 'the head did not follow'
+        points = [trajectory.points[0] for trajectory in list(probe.trajectories)]
+    shortest = parameters['trajectory_time_from_start']
+    steps = [(np.abs(np.subtract(point.positions, before.positions)), seconds(
+        point.time_from_start)) for before, point in zip(points, points[1:])]
+    assert any(np.max(moved / profile.max_velocities) > shortest for moved, _ in steps), \
+        'no step needed more than trajectory_time_from_start'
+    for moved, time_from_start in steps:
+        assert time_from_start >= shortest
+        assert np.all(moved / time_from_start <= profile.max_velocities * (1 + 1e-6))
+    for point in points:
+        assert np.all(np.abs(point.velocities) <= profile.max_velocities * (1 + 1e-6))
 
 
 def test_tiago_profile_maps_inverted_pitch(rclpy_context):

@@ -47,6 +47,19 @@ class MotionLimits:
         return np.array([self.roll_max, self.pitch_max, self.yaw_max])
 
 
+def within_speed(start: np.ndarray, end: np.ndarray, dt: float, speed) -> np.ndarray:
+    """
+    Return ``end``, brought one representable value back towards ``start`` where it is too fast.
+
+    A move is first limited to ``speed * dt``; adding that step to ``start`` can round past it
+    (by half a unit in the last place of ``start``, which a tiny ``dt`` turns into any speed).
+    The value one step back is short of the limit, so ``(end - start) / dt`` stays within
+    ``speed`` up to the rounding of that division. ``dt`` must be positive.
+    """
+    too_fast = np.abs(end - start) / dt > speed
+    return np.where(too_fast, np.nextafter(end, start), end)
+
+
 @dataclass(frozen=True)
 class ShapedPose:
     """A shaped head pose in radians and its per-axis angular velocity in rad/s."""
@@ -112,7 +125,8 @@ class PoseShaper:
             desired = self._smoothed(target, dt)
         max_step = self.limits.max_angular_velocity * dt
         step = np.clip(desired - self._pose, -max_step, max_step)
-        new_pose = np.clip(self._pose + step, self._lower, self._upper)
+        new_pose = within_speed(self._pose, np.clip(self._pose + step, self._lower, self._upper),
+                                dt, self.limits.max_angular_velocity)
         velocity = (new_pose - self._pose) / dt
         self._pose = new_pose
         return self._result(velocity)

@@ -4,10 +4,12 @@ Head driver node: listener head poses in, robot head joint commands out.
 Subscribes to ``listener_head_ros/HeadPose`` and, at a fixed control rate, publishes the joint
 positions of the configured robot head profile as a ``trajectory_msgs/JointTrajectory`` (for a
 ros2_control JointTrajectoryController) and as a ``sensor_msgs/JointState`` (for
-robot_state_publisher and RViz). The mapping, limits and the return to neutral when poses stop
-live in :class:`listener_head_ros.head_profile.HeadJointCommander`.
+robot_state_publisher and RViz). The mapping, limits, the return to neutral when poses stop and
+each point's time_from_start (long enough that no joint exceeds its max_velocity) live in
+:class:`listener_head_ros.head_profile.HeadJointCommander`.
 """
 
+import math
 from typing import Optional
 
 from rclpy.duration import Duration
@@ -17,12 +19,15 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from listener_head_ros.head_profile import HeadJointCommander, HeadProfileError, load_head_profile
+from listener_head_ros.head_profile import (
+    HeadCommandSettings, HeadJointCommander, HeadProfileError, load_head_profile)
 from listener_head_ros.msg import HeadPose
 from listener_head_ros.ros.parameters import declare_parameters, ParameterSpec
 from listener_head_ros.ros.process import run_node
+from listener_head_ros.schema import setting_specs
 
 
+COMMAND_SETTINGS = setting_specs(HeadCommandSettings)
 PARAMETERS = [ParameterSpec(*spec) for spec in (
     ('robot_profile', 'generic_3dof',
      'Robot head profile: a name from config/robots (generic_3dof, tiago, nao) or the path of a '
@@ -36,16 +41,7 @@ PARAMETERS = [ParameterSpec(*spec) for spec in (
     ('publish_joint_states', True,
      'Publish sensor_msgs/JointState (for robot_state_publisher and RViz); turn off when the '
      'robot publishes its own joint states.'),
-    ('control_rate', 50.0, 'Rate of the joint command updates, in Hz.', (1.0, 1000.0)),
-    ('hold_time', 0.5,
-     'Seconds without a HeadPose after which the head leaves the last pose and returns to '
-     'neutral.', (0.0, 60.0)),
-    ('neutral_return_velocity', 0.5,
-     "Joint speed, in rad/s, of the return to neutral (capped by each joint's max_velocity).",
-     (0.01, 10.0)),
-    ('trajectory_time_from_start', 0.1,
-     'time_from_start of the single JointTrajectory point, in seconds.', (0.001, 10.0)),
-)]
+)] + COMMAND_SETTINGS
 
 
 class HeadDriverNode(Node):
@@ -61,14 +57,9 @@ class HeadDriverNode(Node):
         except HeadProfileError as error:
             self.get_logger().error(f'Cannot load the robot head profile: {error}')
             raise
-        control_rate = self.get_parameter('control_rate').value
-        self._commander = HeadJointCommander(
-            profile,
-            hold_time=self.get_parameter('hold_time').value,
-            neutral_return_velocity=self.get_parameter('neutral_return_velocity').value,
-            max_step=max(0.25, 2.0 / control_rate))
-        self._time_from_start = Duration(
-            seconds=self.get_parameter('trajectory_time_from_start').value).to_msg()
+        settings = HeadCommandSettings(**{
+            spec.name: self.get_parameter(spec.name).value for spec in COMMAND_SETTINGS})
+        self._commander = HeadJointCommander(profile, settings)
         self._pending_pose: Optional[tuple[float, float, float]] = None
 
         self._trajectory_pub = None
@@ -86,10 +77,10 @@ class HeadDriverNode(Node):
         self.create_subscription(
             HeadPose, self.get_parameter('head_pose_topic').value, self._on_head_pose,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-        self.create_timer(1.0 / control_rate, self._on_timer)
+        self.create_timer(1.0 / settings.control_rate, self._on_timer)
         self.get_logger().info(
             f'Driving the {profile.name!r} head ({", ".join(profile.joint_names)}) at '
-            f'{control_rate:g} Hz')
+            f'{settings.control_rate:g} Hz')
 
     @property
     def commander(self) -> HeadJointCommander:
@@ -112,9 +103,11 @@ class HeadDriverNode(Node):
             trajectory = JointTrajectory()
             trajectory.header.stamp = stamp
             trajectory.joint_names = names
+            # Rounded up to whole nanoseconds: never less time than the commander gives.
+            time_from_start = Duration(
+                nanoseconds=math.ceil(self._commander.time_from_start * 1e9)).to_msg()
             trajectory.points = [JointTrajectoryPoint(
-                positions=positions, velocities=velocities,
-                time_from_start=self._time_from_start)]
+                positions=positions, velocities=velocities, time_from_start=time_from_start)]
             self._trajectory_pub.publish(trajectory)
         if self._joint_state_pub is not None:
             state = JointState()
