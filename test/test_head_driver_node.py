@@ -145,7 +145,8 @@ def test_published_points_respect_max_velocity(rclpy_context, profile_name, para
         'no step needed more than trajectory_time_from_start'
     for moved, time_from_start in steps:
         assert time_from_start >= shortest
-        assert np.all(moved / time_from_start <= profile.max_velocities * (1 + 1e-6))
+        assert np.all(moved / time_from_start <= profile.max_velocities * (1 + 1e-6)), \
+            f'{moved / time_from_start} rad/s: {moved} rad in {time_from_start} s'
     for point in points:
         assert np.all(np.abs(point.velocities) <= profile.max_velocities * (1 + 1e-6))
 
