@@ -197,7 +197,7 @@ def test_graph_runs_with_remapped_audio_and_drives_tiago(rclpy_context, tmp_path
             process.communicate()
         probe.close()
         runner.stop()
-    assert not any(thread.is_alive() for thread in runner._threads), 'executors still spinning'
+    assert not any(thread.is_alive() for thread in runner.spinner._threads), 'executors still spinning'
 
 
 def test_listener_graph_executable_rejects_bad_params_files(tmp_path):

@@ -25,15 +25,14 @@ from typing import Callable, List, Optional, Tuple
 import rclpy
 from rclpy.context import Context
 from rclpy.exceptions import ParameterException
-from rclpy.executors import (
-    Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor)
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from listener_head_ros.head_profile import HeadProfileError
 from listener_head_ros.ros.head_driver_node import HeadDriverNode
-from listener_head_ros.ros.process import stop_cleanly_on_signals
 from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
+from listener_head_ros.ros.process import ros_context, Spinner, stop_cleanly_on_signals
 from listener_head_ros.settings import default_params_file
 
 
@@ -107,40 +106,22 @@ class GraphRunner:
                  context: Optional[Context] = None) -> None:
         self.listener, self.driver = listener, driver
         self.listener_executor = MultiThreadedExecutor(context=context)
-        self.listener_executor.add_node(listener)
         self.driver_executor = SingleThreadedExecutor(context=context)
-        self.driver_executor.add_node(driver)
-        self._threads = [threading.Thread(target=_spin, args=(executor,), daemon=True)
-                         for executor in (self.listener_executor, self.driver_executor)]
+        self.spinner = Spinner([(self.listener_executor, listener),
+                                (self.driver_executor, driver)])
 
     def start(self) -> None:
         """Start spinning in background threads, then configure and activate the listener."""
-        for thread in self._threads:
-            thread.start()
+        self.spinner.start()
         start_listener(self.listener)
 
     def wait(self) -> None:
-        """Block until the executors stop (Ctrl-C or rclpy shutdown)."""
-        for thread in self._threads:
-            thread.join()
+        """Block until an executor stops (Ctrl-C, rclpy shutdown, or an exception)."""
+        self.spinner.wait()
 
     def stop(self) -> None:
-        """Stop the executors and destroy both nodes."""
-        for executor in (self.listener_executor, self.driver_executor):
-            executor.shutdown()
-        for thread in self._threads:
-            if thread.is_alive() and thread is not threading.current_thread():
-                thread.join(timeout=5.0)
-        self.listener.destroy_node()
-        self.driver.destroy_node()
-
-
-def _spin(executor: Executor) -> None:
-    try:
-        executor.spin()
-    except Exception:
-        if executor.context.ok():  # else it met the signal handler's shutdown half-way
-            raise
+        """Stop the executors, wait for their callbacks, then destroy both nodes."""
+        self.spinner.stop()
 
 
 def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_graph',
@@ -154,8 +135,8 @@ def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_g
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     in_main_thread = threading.current_thread() is threading.main_thread()
-    with stop_cleanly_on_signals() if in_main_thread else contextlib.nullcontext():
-        rclpy.init(args=args)
+    with stop_cleanly_on_signals() if in_main_thread else contextlib.nullcontext(), \
+            ros_context(args):
         runner, started = None, False
         try:
             runner = GraphRunner(*create_graph(options))
@@ -164,17 +145,17 @@ def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_g
             if on_started is not None:
                 on_started(runner)
             runner.wait()
+            for error in runner.spinner.errors:
+                print(f'{program}: an executor stopped: {error!r}', file=sys.stderr)
+            return 1 if runner.spinner.errors else 0
         except (RuntimeError, FileNotFoundError, ParameterException, HeadProfileError) as error:
             print(f'{program}: {error}', file=sys.stderr)
             return 1
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
         finally:
             if started and on_stopping is not None:
                 on_stopping(runner)
             if runner is not None:
                 runner.stop()
-            rclpy.try_shutdown()
     return 0
 
 
