@@ -115,9 +115,9 @@ class GraphRunner:
         self.spinner.start()
         start_listener(self.listener)
 
-    def wait(self) -> None:
-        """Block until an executor stops (Ctrl-C, rclpy shutdown, or an exception)."""
-        self.spinner.wait()
+    def wait(self, stop: Optional[threading.Event] = None) -> None:
+        """Block until an executor stops (rclpy shutdown, or an exception) or ``stop`` is set."""
+        self.spinner.wait(stop)
 
     def stop(self) -> None:
         """Stop the executors, wait for their callbacks, then destroy both nodes."""
@@ -135,7 +135,7 @@ def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_g
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     in_main_thread = threading.current_thread() is threading.main_thread()
-    with stop_cleanly_on_signals() if in_main_thread else contextlib.nullcontext(), \
+    with stop_cleanly_on_signals() if in_main_thread else contextlib.nullcontext() as stop, \
             ros_context(args):
         runner, started = None, False
         try:
@@ -144,7 +144,7 @@ def run_graph(options: GraphOptions, args: List[str], program: str = 'listener_g
             started = True
             if on_started is not None:
                 on_started(runner)
-            runner.wait()
+            runner.wait(stop)
             for error in runner.spinner.errors:
                 print(f'{program}: an executor stopped: {error!r}', file=sys.stderr)
             return 1 if runner.spinner.errors else 0

@@ -24,29 +24,31 @@ STOP_TIMEOUT = 5.0
 
 
 @contextlib.contextmanager
-def stop_cleanly_on_signals() -> Iterator[None]:
+def stop_cleanly_on_signals() -> Iterator[threading.Event]:
     """
     Make the first SIGINT or SIGTERM stop the process cleanly, and any later one harmless.
 
-    The first signal raises KeyboardInterrupt in the main thread, which waits in
-    :meth:`Spinner.wait` (an interruptible join) while the executors spin in other threads;
-    the ``with`` body then unwinds in order (see :func:`ros_context`). Later signals do nothing:
-    Ctrl-C under launch sends two SIGINTs (the terminal's, to the process group, and launch's
-    own), and the second one must neither break the clean-up nor kill the interpreter as it
-    finalizes (launch: "process has died ... exit code -2"). On the way out, both signals are
-    ignored for the rest of the process's life.
+    The first signal sets the yielded event and raises KeyboardInterrupt in the main thread,
+    which waits in :meth:`Spinner.wait` while the executors spin in other threads; the ``with``
+    body then unwinds in order (see :func:`ros_context`). A KeyboardInterrupt that some C code
+    swallows while the process starts does not matter: :meth:`Spinner.wait` sees the event
+    (without it, test_graph's start/stop cycles found processes that ran on, deaf to later
+    signals). Later signals do nothing: Ctrl-C under launch sends two SIGINTs (the terminal's,
+    to the process group, and launch's own), and the second one must neither break the
+    clean-up nor kill the interpreter as it finalizes (launch: "process has died ... exit code
+    -2"). On the way out, both signals are ignored for the rest of the process's life.
     """
     signals = (signal.SIGINT, signal.SIGTERM)
-    interrupted = []
+    stop = threading.Event()
 
     def interrupt(signum, frame) -> None:
-        if not interrupted:
-            interrupted.append(signum)
+        if not stop.is_set():
+            stop.set()
             raise KeyboardInterrupt
     for signum in signals:
         signal.signal(signum, interrupt)
     try:
-        yield
+        yield stop
     except KeyboardInterrupt:
         pass
     finally:
@@ -93,13 +95,14 @@ class Spinner:
         for thread in self._threads:
             thread.start()
 
-    def wait(self) -> None:
-        """Block until an executor stops (it raised, or the context was shut down)."""
+    def wait(self, stop: Optional[threading.Event] = None) -> None:
+        """Block until an executor stops (it raised, or the context was shut down) or ``stop``."""
         # An Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
         # looking finished while it still runs in rcl (seen here: the process then
         # aborted at exit, "terminate called without an active exception", in 3 runs of 10).
-        while not self._stopped.wait(timeout=0.5):
-            pass
+        while not self._stopped.wait(timeout=0.1):
+            if stop is not None and stop.is_set():
+                return
 
     def stop(self) -> None:
         """Stop the executors, wait for their callbacks to return, then destroy the nodes."""
@@ -123,7 +126,7 @@ def run_node(args: Optional[list], make_node: Callable[[], Node], executor_type:
     ``logged_refusals`` (which the node has logged already), ends the process with 1, as does
     an executor that stops on an exception; a signal ends it cleanly with 0.
     """
-    with stop_cleanly_on_signals(), ros_context(args):
+    with stop_cleanly_on_signals() as stop, ros_context(args):
         node = spinner = None
         try:
             node = make_node()
@@ -131,7 +134,7 @@ def run_node(args: Optional[list], make_node: Callable[[], Node], executor_type:
             if start is not None:
                 start(node)
             spinner.start()
-            spinner.wait()
+            spinner.wait(stop)
             for error in spinner.errors:
                 print(f'{program}: the executor stopped: {error!r}', file=sys.stderr)
             return 1 if spinner.errors else 0
