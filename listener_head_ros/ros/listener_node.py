@@ -480,6 +480,8 @@ class ListenerNode(LifecycleNode):
             'malformed messages': stats.malformed_messages,
             'rejected messages': stats.rejected_messages,
             'oversized messages': stats.oversized_messages,
+            'format changes': stats.format_changes,
+            'rejected formats': stats.rejected_formats,
             'non-finite samples replaced': stats.nonfinite_samples,
             'muted messages': stats.muted_messages,
             'buffer overflow samples': self.audio_input.buffer.overflowed_samples,
