@@ -235,3 +235,23 @@ def test_executable_publishes_and_stops_cleanly_on_ctrl_c(rclpy_context):
         process.communicate()
         executor.shutdown()
         node.destroy_node()
+
+
+def test_a_failing_update_is_logged_and_the_driver_keeps_commanding(rclpy_context, capfd):
+    """An exception in the control tick is caught, counted and logged; commands go on."""
+    with running_driver(rclpy_context) as (driver, probe):
+        original, failures = driver.commander.update, []
+
+        def fail_three_times(*args):
+            # Fault injection: no real input makes the commander raise (NaN poses are held).
+            if len(failures) < 3:
+                failures.append(1)
+                raise RuntimeError('injected')
+            return original(*args)
+        driver._commander.update = fail_three_times
+        assert wait_for(lambda: driver.callback_failures.counts().get('timer') == 3)
+        published = len(probe.states)
+        assert wait_for(lambda: len(probe.states) >= published + 5), 'the driver stopped'
+    err = capfd.readouterr().err
+    assert "the timer callback failed (1 time(s)): RuntimeError('injected')" in err, err
+    assert 'Traceback' in err

@@ -22,6 +22,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from listener_head_ros.head_profile import (
     HeadCommandSettings, HeadJointCommander, HeadProfileError, load_head_profile)
 from listener_head_ros.msg import HeadPose
+from listener_head_ros.ros.callbacks import CallbackFailures
 from listener_head_ros.ros.parameters import declare_parameters, ParameterSpec
 from listener_head_ros.ros.process import run_node
 from listener_head_ros.schema import setting_specs
@@ -74,10 +75,13 @@ class HeadDriverNode(Node):
             self.get_logger().warning(
                 'publish_trajectory and publish_joint_states are both false: nothing is published')
 
+        self.callback_failures = CallbackFailures(self.get_logger())
+        failures = self.callback_failures
         self.create_subscription(
-            HeadPose, self.get_parameter('head_pose_topic').value, self._on_head_pose,
+            HeadPose, self.get_parameter('head_pose_topic').value,
+            failures.guard('head_pose', self._on_head_pose),
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-        self.create_timer(1.0 / settings.control_rate, self._on_timer)
+        self.create_timer(1.0 / settings.control_rate, failures.guard('timer', self._on_timer))
         self.get_logger().info(
             f'Driving the {profile.name!r} head ({", ".join(profile.joint_names)}) at '
             f'{settings.control_rate:g} Hz')

@@ -22,7 +22,6 @@ import math
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Dict, FrozenSet, List, Optional
 
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
@@ -52,6 +51,7 @@ from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
 from listener_head_ros.models.checkpoint import CheckpointError
 from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
+from listener_head_ros.ros.callbacks import CallbackFailures, describe_error
 from listener_head_ros.ros.process import run_node
 from listener_head_ros.ros.parameters import declare_parameters
 from listener_head_ros.schema import SettingsError, unknown_names
@@ -83,11 +83,14 @@ def _while_active(lock_name: str):
 
     The executor may dispatch a callback just before deactivate destroys its timer or
     subscription; the guard keeps it from running during cleanup, when the engine and publishers
-    are gone. Any exception (a MemoryError included) is caught, counted and logged, and
-    /diagnostics reports it: an escaped exception would end the executor's thread and leave a
-    process that publishes nothing and answers no lifecycle service.
+    are gone. Any exception (a MemoryError included) is caught, counted and logged
+    (:class:`CallbackFailures`), and /diagnostics reports it: an escaped exception would end the
+    executor's thread and leave a process that publishes nothing and answers no lifecycle
+    service.
     """
     def wrap(method):
+        name = method.__name__.removeprefix('_on_').lstrip('_')
+
         @functools.wraps(method)
         def guarded(self, *args):
             with getattr(self, lock_name):
@@ -96,7 +99,7 @@ def _while_active(lock_name: str):
                 try:
                     method(self, *args)
                 except Exception as error:  # noqa: B902 - counted, logged and reported
-                    self._callback_failed(method.__name__.removeprefix('_on_').lstrip('_'), error)
+                    self.callback_failures.record(name, error)
         return guarded
     return wrap
 
@@ -124,10 +127,12 @@ def _transition(name: str):
     return wrap
 
 
+_ANTICIPATED_ERRORS = (CheckpointError, ValueError, TypeError, InvalidTopicNameException)
+
+
 def _describe(error: BaseException) -> str:
     """Return the text of an error we anticipate, or its repr for an unexpected one."""
-    known = isinstance(error, (CheckpointError, ValueError, TypeError, InvalidTopicNameException))
-    return str(error) if known else repr(error)
+    return describe_error(error, _ANTICIPATED_ERRORS)
 
 
 # Settings that a running node applies at once: the engine's, and how /diagnostics judges.
@@ -176,9 +181,7 @@ class ListenerNode(LifecycleNode):
         self._audio_lock = threading.Lock()  # one lock per callback group: no cross-group waits
         self._tick_lock = threading.Lock()
         self._diagnostics_lock = threading.Lock()
-        self._errors_lock = threading.Lock()
-        self._callback_errors: collections.Counter = collections.Counter()
-        self._last_callback_error = ''
+        self.callback_failures = CallbackFailures(self.get_logger(), _ANTICIPATED_ERRORS)
         self._diagnostics_window: collections.deque = collections.deque()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -211,7 +214,7 @@ class ListenerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.tick_seconds.clear()
         self.tick_cpu_seconds.clear()
-        self._callback_errors.clear()
+        self.callback_failures.clear()
         model = self.listener.model
         self.get_logger().info(
             f'configured: model {model.name} on {self.listener.device}, '
@@ -351,18 +354,6 @@ class ListenerNode(LifecycleNode):
         self.listener = None
         release_device_memory(device)
 
-    def _callback_failed(self, name: str, error: Exception) -> None:
-        """Count, log and remember an exception that a callback raised."""
-        with self._errors_lock:
-            self._callback_errors[name] += 1
-            count = self._callback_errors[name]
-            self._last_callback_error = f'{name}: {_describe(error)}'
-        detail = f':\n{traceback.format_exc()}' if count == 1 else ''
-        self.get_logger().error(
-            f'the {name} callback failed ({count} time(s) since configure): '
-            f'{_describe(error)}; the node keeps running and /diagnostics reports it{detail}',
-            throttle_duration_sec=5.0)
-
     def _on_set_parameters(self, parameters: List[Parameter]) -> SetParametersResult:
         """
         Apply a live setting at once, and refuse any other while the node is configured.
@@ -471,8 +462,6 @@ class ListenerNode(LifecycleNode):
     def _counters(self) -> Dict[str, int]:
         """Return every cumulative counter that /diagnostics judges, by its reported name."""
         stats, engine = self.audio_input.snapshot(), self.engine
-        with self._errors_lock:
-            callback_errors = sum(self._callback_errors.values())
         return {
             'messages': stats.messages,
             'input frames': stats.input_frames,
@@ -491,7 +480,7 @@ class ListenerNode(LifecycleNode):
             'dropped frames (inference too slow)': engine.frames_dropped_slow,
             'ticks over budget': engine.ticks_over_budget,
             'non-finite model frames': engine.nonfinite_frames,
-            'callback errors': callback_errors,
+            'callback errors': self.callback_failures.total(),
         }
 
     def _recent(self, now: float, counters: Dict[str, int]) -> tuple:
@@ -513,7 +502,7 @@ class ListenerNode(LifecycleNode):
                           '(is the checkpoint corrupt?)')
         if recent['callback errors']:
             errors.append(f'{recent["callback errors"]} callback error(s) {span}, last '
-                          f'{self._last_callback_error}')
+                          f'{self.callback_failures.last}')
         if self.audio_input.format_error:
             errors.append(self.audio_input.format_error)
         bad = (recent['malformed messages'] + recent['rejected messages']
