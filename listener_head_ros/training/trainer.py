@@ -26,7 +26,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
@@ -45,16 +45,22 @@ from listener_head_ros.models.networks import count_parameters
 from listener_head_ros.models.registry import build_network
 from listener_head_ros.settings import load_listener_settings, ListenerSettings
 from listener_head_ros.streams import HEAD, stream_slices, total_dim
-from listener_head_ros.training.config import TrainConfig
+from listener_head_ros.training.config import ConfigError, TrainConfig
 from listener_head_ros.training.dataset import DialogCrops, DialogData, load_dialogs
 from listener_head_ros.training.evaluation import (
     floor_ratios, headlines, neutral_predictions, predict_dialogs, relative_gap,
     score_dialogs, Scores, streaming_predictions, summarize)
+from listener_head_ros.training.interruption import (
+    stop_requests, StopRequest, TrainingInterrupted)
 from listener_head_ros.training.resume import (
-    has_training_state, load_training_state, save_training_state)
+    has_training_state, load_training_state, Progress, save_training_state)
 from listener_head_ros.training.stream_metrics import fold_spread
 
 CHECKPOINT_DIR = 'checkpoint'  # inside each fold directory: what the node loads
+CONFIG_NAME = 'train_config.yaml'  # in the run's directory: the settings it trains with
+DIVERGENCE_FACTOR = 100.0
+"""Training stops when the loss exceeds the first step's by this times max(1, |first|)."""
+_clock = time.monotonic  # the clock of log.csv's seconds column
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,13 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: int,
                   run: Distributed) -> torch.nn.Module:
-    """Train a fresh network on ``data``; return its EMA copy (resumes from ``fold_dir``)."""
+    """
+    Train a fresh network on ``data``; return its EMA copy (resumes from ``fold_dir``).
+
+    Raises :class:`TrainingDiverged` (saving nothing) when the loss diverges, and
+    :class:`~listener_head_ros.training.interruption.TrainingInterrupted` after saving the
+    state when SIGINT or SIGTERM came during a step.
+    """
     if config.batch_size % run.world_size:
         raise ValueError(f'batch_size {config.batch_size} must be divisible by the number of '
                          f'processes ({run.world_size})')
@@ -115,12 +127,6 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     ema = AveragedModel(network, avg_fn=_ema_with_warmup(config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
-    step, epoch, skip = 0, 0, 0  # skip: batches of ``epoch`` trained before a resume
-    state_dir = fold_dir / 'last'
-    if has_training_state(state_dir):
-        step, epoch, skip = load_training_state(state_dir, network, ema, optimizer)
-        if run.is_main:
-            print(f'resumed {fold_dir.name} at step {step}')
     columns = list(stream_slices(config.targets).values())  # each stream's output columns
     trainer = _TrainingLoss(network, columns)
     if run.enabled:
@@ -129,48 +135,107 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     dataset = DialogCrops(data, config.crop_frames, config.burn_in_frames, seed)
     sampler = DistributedSampler(dataset, run.world_size, run.rank, shuffle=True, seed=seed,
                                  drop_last=True)
+    # A generator of its own: iterating the loader must not draw from the RNG dropout uses.
     loader = DataLoader(dataset, batch_size=config.batch_size // run.world_size,
-                        sampler=sampler, drop_last=True)
+                        sampler=sampler, drop_last=True,
+                        generator=torch.Generator().manual_seed(seed))
     if len(loader) == 0:
         raise ValueError(f'{len(dataset)} crops per epoch are too few for batch_size '
                          f'{config.batch_size}: lower batch_size or crop_frames')
+    state_dir = fold_dir / 'last'
+    done, saved = Progress(), None  # saved: the step of the state in state_dir
+    if has_training_state(state_dir):  # last: it restores the RNGs too
+        done = load_training_state(state_dir, network, ema, optimizer, run.device)
+        saved = done.step
+        if run.is_main:
+            print(f'resumed {fold_dir.name} at step {done.step}')
     autocast = run.device.startswith('cuda') and config.mixed_precision
     if run.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
-    log = _CsvLog(fold_dir / 'log.csv') if run.is_main else None
-    progress = tqdm(total=config.steps, initial=step, desc=fold_dir.name,
-                    disable=not run.is_main, dynamic_ncols=True)
-    start = time.monotonic()
-    while step < config.steps:
-        sampler.set_epoch(epoch)
-        dataset.set_epoch(epoch)
-        for batch, (x, y, mask) in enumerate(itertools.islice(loader, skip, None), skip + 1):
-            if step >= config.steps:
-                break
-            for group in optimizer.param_groups:
-                group['lr'] = learning_rate(config, step)
-            x, y, mask = (t.to(run.device, non_blocking=True) for t in (x, y, mask))
-            with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
-                losses = trainer(x, y, mask)
-            loss = (losses * weights * _frame_shares(mask, columns, run)).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
-            optimizer.step()
-            ema.update_parameters(network)
-            step += 1
-            progress.update(1)
-            if log is not None and (step % config.log_every == 0 or step == config.steps):
-                log.write(step=step, loss=float(loss.detach()), lr=learning_rate(config, step - 1),
-                          seconds=round(time.monotonic() - start, 2))
-                progress.set_postfix(loss=f'{float(loss.detach()):.4f}')
-            if run.is_main and step % config.checkpoint_every == 0:
-                save_training_state(state_dir, network, ema, optimizer, step, epoch, batch)
-        epoch, skip = epoch + 1, 0
-    progress.close()
+    log = _CsvLog(fold_dir / 'log.csv', done.step) if run.is_main else None
+    bar = tqdm(total=config.steps, initial=done.step, desc=fold_dir.name,
+               disable=not run.is_main, dynamic_ncols=True)
+    step, epoch, skip, first_loss = done.step, done.epoch, done.batch, done.first_loss
+    start = _clock() - done.seconds
+    with stop_requests() as stop:
+        while step < config.steps:
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
+            for batch, (x, y, mask) in enumerate(itertools.islice(loader, skip, None),
+                                                 skip + 1):
+                if step >= config.steps:
+                    break
+                for group in optimizer.param_groups:
+                    group['lr'] = learning_rate(config, step)
+                x, y, mask = (t.to(run.device, non_blocking=True) for t in (x, y, mask))
+                with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
+                    losses = trainer(x, y, mask)
+                loss = (losses * weights * _frame_shares(mask, columns, run)).sum()
+                value, signal_number = _agree(loss, stop, run)
+                first_loss = value if first_loss is None else first_loss
+                if _diverged(value, first_loss):
+                    bar.close()
+                    kept = (f' (the state of step {saved} stays in {state_dir})'
+                            if saved is not None else '')
+                    raise TrainingDiverged(
+                        f'{fold_dir.name} diverged at step {step + 1}: loss {value:.4g}, '
+                        f'{first_loss:.4g} at the first step; no checkpoint saved{kept}. '
+                        'Lower learning_rate or grad_clip, or check the data')
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+                optimizer.step()
+                ema.update_parameters(network)
+                step += 1
+                bar.update(1)
+                seconds = round(_clock() - start, 3)
+                if log is not None and (step % config.log_every == 0 or step == config.steps):
+                    log.write(step=step, loss=value, lr=learning_rate(config, step - 1),
+                              seconds=seconds)
+                    bar.set_postfix(loss=f'{value:.4f}')
+                if signal_number or step % config.checkpoint_every == 0:
+                    saved = step
+                    if run.is_main:
+                        save_training_state(state_dir, network, ema, optimizer,
+                                            Progress(step, epoch, batch, seconds, first_loss),
+                                            run.device)
+                if signal_number:
+                    bar.close()
+                    raise TrainingInterrupted(signal_number, fold_dir.name, step,
+                                              config.steps, state_dir)
+            epoch, skip = epoch + 1, 0
+    bar.close()
     if run.is_main:
-        save_training_state(state_dir, network, ema, optimizer, step, epoch)
+        save_training_state(state_dir, network, ema, optimizer,
+                            Progress(step, epoch, 0, round(_clock() - start, 3), first_loss),
+                            run.device)
     return ema.module
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite or exploded: training stopped and saved nothing more."""
+
+
+def _diverged(loss: float, first_loss: float) -> bool:
+    """Tell whether ``loss`` is not finite or above the first step's by DIVERGENCE_FACTOR."""
+    return not math.isfinite(loss) or (
+        loss > first_loss + DIVERGENCE_FACTOR * max(1.0, abs(first_loss)))
+
+
+def _agree(loss: torch.Tensor, stop: StopRequest, run: Distributed) -> Tuple[float, int]:
+    """
+    Return the step's loss over all processes, and a signal any of them got (0: none).
+
+    Every process must decide alike whether to stop (diverged or signalled), before the
+    backward pass, whose gradient all-reduce would otherwise wait for the ones that stopped.
+    """
+    if not run.enabled:
+        return float(loss.detach()), stop.signal_number or 0
+    total = loss.detach().float().reshape(1)
+    dist.all_reduce(total)
+    signal_number = torch.tensor([stop.signal_number or 0], device=total.device)
+    dist.all_reduce(signal_number, op=dist.ReduceOp.MAX)
+    return float(total) / run.world_size, int(signal_number)
 
 
 def _ema_with_warmup(decay: float):
@@ -229,9 +294,19 @@ def _frame_shares(mask: torch.Tensor, columns: Sequence[slice], run: Distributed
 
 
 class _CsvLog:
-    def __init__(self, path: Path) -> None:
+    """log.csv: a row per ``log_every`` steps; a resumed run drops the rows after its step."""
+
+    def __init__(self, path: Path, resumed_at: int) -> None:
         self.path = path
-        self.header = not path.exists()
+        kept = []
+        if resumed_at and path.exists():
+            with path.open(newline='') as handle:
+                kept = [row for row in csv.DictReader(handle)
+                        if str(row.get('step')).isdigit() and int(row['step']) <= resumed_at]
+        path.unlink(missing_ok=True)
+        self.header = True
+        for row in kept:
+            self.write(**row)
 
     def write(self, **row) -> None:
         with self.path.open('a', newline='') as handle:
@@ -245,6 +320,33 @@ class _CsvLog:
 def _seed(config: TrainConfig, fold: Fold, folds: Sequence[Fold]) -> int:
     """Return a fold's seed: by its place in the split, whichever folds a run selects."""
     return config.seed + 1 + [f.name for f in folds].index(fold.name)
+
+
+def plan(config: TrainConfig, selected: Sequence[Fold], folds: Sequence[Fold],
+         final_groups: Sequence[str]) -> str:
+    """Return what a run trains: which folds, and whether (and on what) a final model."""
+    names = ', '.join(f.name for f in selected)
+    text = f'training {len(selected)} of {len(folds)} folds ({names}), {config.steps} steps each'
+    if config.final_model:
+        return text + f', then the final model on {", ".join(final_groups)} (final_model: true)'
+    return text + '; no final model (final_model: false)'
+
+
+def _refuse_other_training(config: TrainConfig, out_dir: Path) -> None:
+    """Refuse to continue the networks saved in ``out_dir`` with settings that change them."""
+    saved = out_dir / CONFIG_NAME
+    trained = [d for d in sorted(out_dir.glob('*')) if has_training_state(d / 'last')]
+    if not trained or not saved.is_file():
+        return
+    try:
+        changes = config.training_changes(TrainConfig.from_yaml(saved))
+    except ConfigError as error:
+        raise ConfigError(f'{saved}: {error}') from None
+    if changes:
+        raise ConfigError(
+            f'{out_dir} holds networks ({", ".join(d.name for d in trained)}) trained with '
+            f'other settings ({"; ".join(changes)}). Refusing to continue them (a finished one '
+            f'would be scored as it is): train into another --out, or delete {out_dir}')
 
 
 def evaluate_fold(config: TrainConfig, model: TorchListenerModel, cache: FeatureCache,
@@ -284,9 +386,11 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
     selected = split.folds(config.folds)
     settings = (load_listener_settings(config.listener_params or None)
                 if config.streaming_eval and run.is_main else None)
+    _refuse_other_training(config, out_dir)
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / 'train_config.yaml').write_text(yaml.safe_dump(config.to_dict()))
+        (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(config.to_dict()))
+        print(plan(config, selected, folds, split.final_groups))
     results: Dict[str, Any] = {}
     all_scores: Dict[str, Dict[str, Scores]] = {}
     for fold in selected:
