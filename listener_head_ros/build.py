@@ -18,6 +18,7 @@ from listener_head_ros.engine import ListenerEngine
 from listener_head_ros.models.base import AUDIO, INPUTS, ROBOT_SPEAKING, StreamingListenerModel
 from listener_head_ros.models.checkpoint import EMBEDDED_MODEL, load_listener_model
 from listener_head_ros.models.device import resolve_device
+from listener_head_ros.models.speaking import ProsodicSpeaker
 from listener_head_ros.schema import SettingsError
 from listener_head_ros.settings import ListenerSettings
 
@@ -36,6 +37,8 @@ class Listener:
     engine: ListenerEngine
     device: str
     warnings: List[str] = field(default_factory=list)
+    speaker: Optional[StreamingListenerModel] = None  # the robot's own speaking motion
+    robot_audio_input: Optional[AudioStreamInput] = None  # the robot's speech, for ``speaker``
 
     def set_robot_speaking(self, speaking: bool) -> None:
         """Mute the audio intake and hold the head while the robot talks."""
@@ -84,10 +87,30 @@ def build_listener(settings: ListenerSettings, *,
         raise SettingsError(f'model {model.name} runs at {model.frame_rate:.3f} frames/s but '
                             f'frame_rate is {settings.frame_rate}')
     check_inputs(model, available_inputs)
+    audio_input = _audio_input(settings, model)
+    speaker = robot_audio_input = None
+    if settings.speaking_model:
+        speaker = (ProsodicSpeaker(settings.speaking, frame_rate=settings.frame_rate)
+                   if settings.speaking_model == EMBEDDED_MODEL else
+                   load_listener_model(settings.speaking_model, frame_rate=settings.frame_rate,
+                                       device=device))
+        if not math.isclose(speaker.frame_rate, settings.frame_rate, rel_tol=HOP_ROUNDING):
+            raise SettingsError(f'speaking model {speaker.name} runs at '
+                                f'{speaker.frame_rate:.3f} frames/s but frame_rate is '
+                                f'{settings.frame_rate}')
+        robot_audio_input = _audio_input(settings, speaker)
+    engine = ListenerEngine(
+        model, audio_input.buffer, settings.engine, speaker=speaker,
+        robot_buffer=robot_audio_input.buffer if robot_audio_input is not None else None)
+    return Listener(settings, model, audio_input, engine, device, warnings, speaker,
+                    robot_audio_input)
+
+
+def _audio_input(settings: ListenerSettings, model: StreamingListenerModel) -> AudioStreamInput:
+    """Return an audio intake at ``model``'s rate with the ``input.*`` fallback format."""
     audio_input = AudioStreamInput(model.sample_rate, settings.buffer_seconds,
                                    settings.input.fallback_format,
                                    parse_channel_mix(settings.input.channel))
     if audio_input.format_error:
         raise SettingsError(f'input.* settings: {audio_input.format_error}')
-    engine = ListenerEngine(model, audio_input.buffer, settings.engine)
-    return Listener(settings, model, audio_input, engine, device, warnings)
+    return audio_input

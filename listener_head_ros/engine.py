@@ -48,6 +48,9 @@ class EngineConfig:
         (0.0, 5.0))
     face_relax_time_constant: float = setting(
         0.3, 'Time constant of the face relaxing to neutral without audio, s.', (0.01, 10.0))
+    handover_time: float = setting(
+        0.4, 'Cross-fade between the listening and the speaking motion, s; the robot counts as '
+        'speaking this long after its last own audio.', (0.01, 5.0))
     limits: MotionLimits = group(MotionLimits, 'Head angle and speed limits.')
 
     def __post_init__(self) -> None:
@@ -60,7 +63,7 @@ class EngineConfig:
 
 # The settings that a running engine can take without a restart (the node applies them live).
 LIVE_SETTINGS = ('max_latency', 'neutral_return_timeout', 'neutral_return_time',
-                 'smoothing_time_constant', 'face_relax_time_constant')
+                 'smoothing_time_constant', 'face_relax_time_constant', 'handover_time')
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class TickOutput:
 
     frame: ListenerFrame  # shaped pose; backchannels of every frame stepped in this tick
     angular_velocity: np.ndarray  # (3,) rad/s of roll, pitch, yaw
-    state: str  # 'listening', 'holding', 'neutral' or 'robot_speaking'
+    state: str  # 'listening', 'holding', 'neutral', 'speaking' or 'robot_speaking'
     frames_stepped: int
     frames_dropped: int
     frames_deferred: int  # complete hops left for the next tick: the compute budget ran out
@@ -81,13 +84,21 @@ class ListenerEngine:
     """Step a streaming listener model from a ring buffer and shape its output, once per tick."""
 
     def __init__(self, model: StreamingListenerModel, buffer: AudioRingBuffer,
-                 config: Optional[EngineConfig] = None) -> None:
+                 config: Optional[EngineConfig] = None, *,
+                 speaker: Optional[StreamingListenerModel] = None,
+                 robot_buffer: Optional[AudioRingBuffer] = None) -> None:
+        if (speaker is None) != (robot_buffer is None):
+            raise ValueError('a speaking model needs a buffer of the robot audio, and back')
         self.model = model
         self.buffer = buffer
+        self.speaker = speaker  # steps on the robot's own speech, and drives the head then
+        self.robot_buffer = robot_buffer
         self.config = config or EngineConfig()
         self.shaper = PoseShaper(self.config.limits, self.smoothing_time_constant,
                                  self.config.neutral_return_time)
         self.frames_stepped = 0
+        self.speaking_frames_stepped = 0  # hops of the robot's own speech
+        self.speaking_frames_dropped = 0  # of the robot's speech, older than max_latency
         self.frames_dropped_burst = 0  # older than max_latency, inference keeping up: bursts
         self.frames_dropped_slow = 0  # older than max_latency, steps slower than real time
         self.ticks_over_budget = 0  # ticks that left complete hops for the next one
@@ -99,6 +110,9 @@ class ListenerEngine:
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
         self._step_seconds = 0.0  # running estimate of one model step's wall time
+        self._speaking_frame = ListenerFrame.neutral()
+        self._seconds_without_robot_audio = math.inf
+        self.speaking_weight = 0.0  # 0 listening .. 1 speaking: the cross-fade of the head
 
     @property
     def frames_dropped(self) -> int:
@@ -137,8 +151,16 @@ class ListenerEngine:
         """Forget model state, buffered audio and counters; put the head at neutral."""
         self.model.reset()
         self.buffer.clear()
+        if self.speaker is not None:
+            self.speaker.reset()
+            self.robot_buffer.clear()
         self.shaper.reset()
         self.frames_stepped = 0
+        self.speaking_frames_stepped = 0
+        self.speaking_frames_dropped = 0
+        self._speaking_frame = ListenerFrame.neutral()
+        self._seconds_without_robot_audio = math.inf
+        self.speaking_weight = 0.0
         self.frames_dropped_burst = 0
         self.frames_dropped_slow = 0
         self.ticks_over_budget = 0
@@ -161,7 +183,11 @@ class ListenerEngine:
         self.shaper.neutral_return_time = config.neutral_return_time
 
     def set_robot_speaking(self, speaking: bool) -> None:
-        """Tell whether the robot is talking: the head holds still and the face relaxes."""
+        """
+        Tell whether the robot is talking: no backchannel and the face relaxes.
+
+        The head then follows the speaking model when there is one, else it eases to neutral.
+        """
         self.robot_speaking = bool(speaking)
 
     def add_transcript(self, event: TranscriptEvent) -> None:
@@ -170,8 +196,9 @@ class ListenerEngine:
 
     def warm_up(self) -> None:
         """Run the model once on silence and reset it, so the first real tick is not slow."""
-        self.model.step(np.zeros(self.model.hop_length, dtype=np.float32))
-        self.model.reset()
+        for model in filter(None, (self.model, self.speaker)):
+            model.step(np.zeros(model.hop_length, dtype=np.float32))
+            model.reset()
 
     def tick(self, budget: Optional[float] = None) -> TickOutput:
         """
@@ -182,6 +209,8 @@ class ListenerEngine:
         overrun it. None steps every hop, as offline simulation's ideal node does.
         """
         start, cpu_start = time.perf_counter(), time.thread_time()
+        voiced = self._step_speaker()
+        speaking = self.robot_speaking or voiced
         hop = self.model.hop_length
         dropped = self.buffer.drop_excess_hops(hop, self.max_backlog_hops)
         if self.slower_than_real_time:
@@ -205,23 +234,67 @@ class ListenerEngine:
             self._seconds_without_audio = 0.0
         else:
             self._seconds_without_audio += self._period
-        if self.robot_speaking:
+        if voiced:
+            state, target, events = 'speaking', self._last_frame.pose, []
+        elif speaking:
             state, target, events = 'robot_speaking', None, []
         elif self._seconds_without_audio <= self.config.neutral_return_timeout:
             state = 'listening' if stepped else 'holding'
             target = self._last_frame.pose
         else:
             state, target = 'neutral', None
-        if state in ('neutral', 'robot_speaking'):
+        if state in ('neutral', 'robot_speaking', 'speaking'):
             self._relax_face()
+        target, blendshapes = self._hand_over(voiced, target)
         shaped = self.shaper.update(target, self._period)
         frame = replace(self._last_frame, roll=shaped.roll, pitch=shaped.pitch, yaw=shaped.yaw,
-                        backchannels=tuple(events))
+                        blendshapes=blendshapes, backchannels=tuple(events))
         return TickOutput(frame=frame, angular_velocity=shaped.angular_velocity, state=state,
                           frames_stepped=stepped, frames_dropped=dropped,
                           frames_deferred=deferred,
                           compute_seconds=time.perf_counter() - start,
                           cpu_seconds=time.thread_time() - cpu_start)
+
+    def _step_speaker(self) -> bool:
+        """Step the speaking model on the robot's buffered speech; tell if it drives the head."""
+        if self.speaker is None:
+            return False
+        hop = self.speaker.hop_length
+        self.speaking_frames_dropped += self.robot_buffer.drop_excess_hops(
+            hop, self.max_backlog_hops)
+        hops = self.robot_buffer.read_hops(hop)
+        for samples in hops:
+            self._speaking_frame = self.speaker.step(samples, StepContext(
+                self.time, robot_speaking=True, robot_audio=samples))
+            if not _finite(self._speaking_frame):
+                self.nonfinite_frames += 1
+        self.speaking_frames_stepped += len(hops)
+        self._seconds_without_robot_audio = (
+            0.0 if len(hops) else self._seconds_without_robot_audio + self._period)
+        return self._seconds_without_robot_audio < self.config.handover_time
+
+    def _hand_over(self, voiced: bool, listening: Optional[tuple]) -> tuple:
+        """
+        Return the head target and blendshapes, cross-faded between listening and speaking.
+
+        The weight of the speaking motion moves linearly to 1 while the robot's own speech
+        arrives and back to 0 after, over ``handover_time``; the pose shaper's speed limit
+        holds throughout. A None target (ease to neutral) stays None.
+        """
+        blendshapes = self._last_frame.blendshapes
+        if self.speaker is None:
+            return listening, blendshapes
+        step = self._period / self.config.handover_time
+        goal = 1.0 if voiced else 0.0
+        self.speaking_weight += float(np.clip(goal - self.speaking_weight, -step, step))
+        weight = self.speaking_weight
+        if weight == 0.0 or (listening is None and not voiced):
+            return listening, blendshapes
+        listen = np.zeros(3) if listening is None else np.asarray(listening, dtype=np.float64)
+        speak = np.nan_to_num(np.asarray(self._speaking_frame.pose, dtype=np.float64))
+        own = np.nan_to_num(np.clip(self._speaking_frame.blendshapes, 0.0, 1.0))
+        return tuple((1.0 - weight) * listen + weight * speak), np.maximum(
+            blendshapes, (weight * own).astype(np.float32))
 
     def _step(self, samples: np.ndarray, events: List[BackchannelEvent]) -> None:
         """Step the model on one hop, counting a non-finite frame and keeping its events."""

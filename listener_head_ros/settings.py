@@ -26,6 +26,7 @@ from listener_head_ros.engine import EngineConfig
 from listener_head_ros.models.checkpoint import EMBEDDED_MODEL
 from listener_head_ros.models.device import DEVICES
 from listener_head_ros.models.prosodic import ProsodicListenerConfig
+from listener_head_ros.models.speaking import ProsodicSpeakerConfig
 from listener_head_ros.schema import (
     flatten, from_flat, group, setting, setting_specs, SettingsError, SettingSpec, to_flat)
 
@@ -65,6 +66,12 @@ class TopicSettings:
     robot_speaking: str = setting(
         'robot_speaking', "std_msgs/Bool: true mutes listening while the robot talks; '' to "
         'ignore.')
+    robot_audio: str = setting(
+        'robot_audio', "audio_common_msgs/AudioData of the robot's own speech (e.g. its TTS "
+        "output): it drives the speaking head motion; '' to not subscribe.")
+    robot_audio_info: str = setting(
+        'robot_audio_info', 'audio_common_msgs/AudioInfo of robot_audio (else the input.* '
+        'format is assumed).')
     head_pose: str = setting('head_pose', 'listener_head_ros/HeadPose output.')
     facial_reaction: str = setting('facial_reaction', 'FacialReaction output.')
     backchannel: str = setting('backchannel', 'Backchannel event output.')
@@ -101,6 +108,12 @@ class ListenerSettings:
         "set'.")
     prosodic: ProsodicListenerConfig = group(ProsodicListenerConfig,
                                              'The embedded prosodic listener.')
+    speaking_model: str = setting(
+        EMBEDDED_MODEL, "Head motion while the robot speaks, from its own speech: 'prosodic' "
+        "(embedded rules), a speaking checkpoint directory, or '' for none (the head then "
+        'eases to neutral while the robot speaks).')
+    speaking: ProsodicSpeakerConfig = group(ProsodicSpeakerConfig,
+                                            'The embedded speaking motion.')
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith('cuda:'):
