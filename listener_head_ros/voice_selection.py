@@ -25,7 +25,8 @@ two take-overs are always at least ``hold_time`` apart, because the new voice wa
 it took over and must then be silent that long itself. Only a lost voice (rule 1) switches
 sooner. Time is whatever clock the caller passes, in seconds; the rule is evaluated only at
 events, so a take-over happens at the first event after both thresholds are met (the voices'
-audio messages arrive every few tens of milliseconds).
+audio messages arrive every few tens of milliseconds). A clock that jumps back (a bag replay
+looping to its start) restarts every duration from the time it jumped to.
 
 What a switch means for the listener is the caller's decision (the ros4hri voice input calls
 back with the old and the new voice). The recommended rule: reset the model's streaming state,
@@ -85,6 +86,7 @@ class VoiceSelector:
         self._voices: Dict[str, _Voice] = {}
         self._followed: Optional[str] = None
         self._followed_since = -math.inf
+        self._last = -math.inf  # the latest time seen
 
     @property
     def followed(self) -> Optional[str]:
@@ -119,6 +121,11 @@ class VoiceSelector:
 
     def update(self, now: float) -> Optional[VoiceSwitch]:
         """Apply the rule at time ``now``; return the switch it makes, or None."""
+        if now < self._last:  # the clock jumped back: every duration counts from now
+            for state in self._voices.values():
+                state.since = min(state.since, now)
+            self._followed_since = min(self._followed_since, now)
+        self._last = now
         old = self._followed
         if old is not None and old not in self._voices:
             return self._follow(self._first_choice(now), now, 'lost')

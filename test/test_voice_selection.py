@@ -14,7 +14,8 @@ CONFIG = VoiceSelectionConfig(hold_time=0.5, onset_time=0.25)
 
 
 def selector(*voices, speech=()):
-    """Return a selector with the test hysteresis tracking ``voices`` from 0 s, after ``speech``.
+    """
+    Return a selector with the test hysteresis tracking ``voices`` from 0 s, after ``speech``.
 
     ``speech`` holds ``(voice, is_speaking, time)`` events, applied in order.
     """
@@ -139,6 +140,14 @@ def test_a_voice_that_comes_back_starts_afresh():
     chooser.set_tracked(['a'], 1.0)
     chooser.set_tracked(['a', 'b'], 2.0)
     assert chooser.speaking == frozenset()
+
+
+def test_a_clock_jumping_back_restarts_the_durations():
+    """A looping bag replay sends the clock back: hold and onset count again from the jump."""
+    chooser = selector('a', 'b', speech=[('a', True, 0.0), ('a', False, 50.0), ('b', True, 60.0)])
+    assert chooser.update(1.0) is None  # back to 1 s: b has spoken 0 s, a been silent 0 s
+    assert chooser.update(1.25) is None  # b ready, a silent 0.25 s < hold
+    assert chooser.update(1.5) == VoiceSwitch('a', 'b', 1.5, 'take-over')
 
 
 @pytest.mark.parametrize('values', [{'hold_time': -0.1}, {'onset_time': math.nan},
