@@ -1,10 +1,23 @@
-"""The rule that picks the followed voice among ros4hri voices (ROS-free), edge case by case."""
+"""
+The rule that picks the followed voice among ros4hri voices (ROS-free), edge case by case.
+
+The last test plays a dialog through the real engine and the embedded listener with the
+recommended switch (reset the model, keep the pose shaper).
+"""
 
 import math
+from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
+import numpy as np
 import pytest
+import soundfile
+import soxr
 
+import listener_head_ros
+from listener_head_ros.audio.ring_buffer import AudioRingBuffer
+from listener_head_ros.engine import EngineConfig, ListenerEngine
+from listener_head_ros.models.prosodic import ProsodicListener
 from listener_head_ros.schema import setting_specs
 from listener_head_ros.voice_selection import (
     VoiceSelectionConfig, VoiceSelector, VoiceSwitch)
@@ -202,3 +215,45 @@ def test_switches_obey_the_rule(events):
             assert switch.new in chooser.speaking
             assert now - last_switch >= CONFIG.hold_time
         last_switch = now
+
+
+def test_the_recommended_switch_keeps_the_head_within_its_limits():
+    """
+    Reset the model and keep the pose shaper at a switch: the head stays within its limits.
+
+    Alice talks, Bob talks over her end and takes over. Every frame is finite, no step is
+    faster than the speed limit, and the head then moves with Bob; a full engine reset at the
+    switch (the shaper back at neutral) would have jumped the head.
+    """
+    speech, rate = soundfile.read(
+        Path(listener_head_ros.__file__).parent / 'data' / 'speech_en.wav', dtype='float32')
+    alice_end, bob_start = 11.2, 11.0  # s; bob's voice: another passage, pitched up 1.25x
+    bob = soxr.resample(speech[12 * rate:24 * rate], rate, int(rate / 1.25)).astype(np.float32)
+    streams = {voice: np.zeros(int(bob_start * rate) + bob.size, np.float32)
+               for voice in ('alice', 'bob')}
+    streams['alice'][:int(alice_end * rate)] = speech[:int(alice_end * rate)]
+    streams['bob'][int(bob_start * rate):] = bob
+    model = ProsodicListener()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * rate), EngineConfig())
+    chooser = selector('alice', 'bob')
+    hop, poses, switches = model.hop_length, [], []
+    for tick in range(streams['bob'].size // hop):
+        now = tick * hop / rate
+        for switch in filter(None, (chooser.set_speaking('alice', now < alice_end, now),
+                                    chooser.set_speaking('bob', now >= bob_start, now))):
+            switches.append((tick, switch))
+            model.reset()
+        engine.buffer.write(streams[chooser.followed][tick * hop:(tick + 1) * hop])
+        frame = engine.tick().frame
+        poses.append((frame.roll, frame.pitch, frame.yaw))
+    assert [(s.old, s.new, s.reason) for _, s in switches] == [
+        (None, 'alice', 'first'), ('alice', 'bob', 'take-over')]
+    switch_tick, switch = switches[1]
+    hold_end = alice_end + CONFIG.hold_time  # events come once a hop: within two hops of it
+    assert hold_end <= switch.time < hold_end + 2 * hop / rate
+    poses = np.asarray(poses)
+    step_limit = engine.config.limits.max_angular_velocity / engine.config.frame_rate
+    assert np.isfinite(poses).all()
+    assert np.abs(np.diff(poses, axis=0)).max() <= step_limit + 1e-9
+    assert np.abs(poses[switch_tick - 1]).max() > step_limit  # a reset to neutral would jump
+    assert np.ptp(poses[switch_tick:], axis=0).max() > step_limit  # the head moves with Bob
