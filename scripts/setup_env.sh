@@ -10,7 +10,9 @@
 #      tests only (users with ROS 2 installed already have them; they are never shipped);
 #   4. colcon builds of the test-only interface underlay (build/test_underlay: the
 #      audio_common_msgs and hri_msgs stand-ins, and composition_interfaces from
-#      ../shared/ros2-launch/src where that exists) and of this package (install/).
+#      ../shared/ros2-launch/src where that exists), of the mgonzs13/audio_common flavour of
+#      audio_common_msgs in an underlay of its own (build/test_underlay_mgonzs13, never sourced
+#      by env.sh) and of this package (install/).
 # Safe to re-run: each step is skipped when its inputs have not changed.
 # Afterwards, `source scripts/env.sh` gives a shell with everything on its paths.
 set -euo pipefail
@@ -95,6 +97,16 @@ colcon --log-base build/log build \
   --build-base build/test_interfaces --install-base build/test_underlay \
   --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
   || fail "colcon could not build the test interface packages (log: build/log/latest)"
+
+# The other audio_common_msgs flavour has the same package name: an underlay of its own, which
+# env.sh does not source; test_audio_flavours.py puts it in place of the default one.
+step "Test-only mgonzs13/audio_common flavour of audio_common_msgs -> build/test_underlay_mgonzs13"
+AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" \
+  colcon --log-base build/log build \
+  --paths test/interfaces_mgonzs13/audio_common_msgs \
+  --build-base build/test_interfaces_mgonzs13 --install-base build/test_underlay_mgonzs13 \
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
+  || fail "colcon could not build the mgonzs13 audio_common_msgs stand-in (log: build/log/latest)"
 
 step "listener_head_ros -> install/"
 colcon --log-base build/log build --symlink-install \
