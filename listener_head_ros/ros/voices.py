@@ -25,12 +25,16 @@ What the upstream definitions say, and where they differ:
 - REP-155 suggests ids made of random hex characters; an id that starts with a digit (or holds
   a character other than letters, digits and '_') makes no valid ROS 2 topic name. Such ids
   cannot be subscribed: they are refused, counted (``rejected_ids``) and logged.
-- QoS: REP-155 sets none. libhri subscribes to ``/tracked`` and ``is_speaking`` with the system
-  default QoS (reliable, volatile); asr_vosk publishes ``/tracked`` volatile with depth 1 and
-  re-publishes it every second ("the topic is not latched"), its ``is_speaking`` and ``audio``
-  reliable with depth 10; rqt_chat publishes ``/tracked`` transient-local. A reliable, volatile
-  ``/tracked`` subscription matches all of them (a transient-local one would miss the volatile
-  publishers), at the cost of not receiving a latched list published before it joined.
+- QoS: REP-155 sets none. asr_vosk publishes ``/tracked`` with the default QoS (reliable,
+  volatile) and depth 1, re-published every second ("the topic is not latched"), and its
+  ``is_speaking`` and ``audio`` reliable with depth 10; rqt_chat publishes ``/tracked``
+  reliable and transient-local. libhri subscribes to ``/tracked`` and ``is_speaking`` with
+  ``SystemDefaultsQoS``, which Fast DDS makes best effort and volatile (measured here). The
+  reliable, volatile subscriptions here match all those publishers and lose no list or
+  ``is_speaking`` edge (a transient-local one would receive nothing from the volatile
+  publishers). The cost: a list latched before this input joined arrives only with the next
+  publication. For a best-effort publisher, pass ``tracked_qos`` / ``speaking_qos`` (e.g.
+  ``qos_profile_sensor_data``).
 
 Every callback may run in a MultiThreadedExecutor: one lock orders them, and ``on_audio`` and
 ``on_switch`` are called under it (they must not call :meth:`VoiceInput.close`).
@@ -68,10 +72,10 @@ VOICES_NAMESPACE = '/humans/voices'
 """Where REP-155 puts the voices: ``/tracked`` and one ``/<id>/`` namespace per voice."""
 TRACKED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.VOLATILE)
-"""QoS of ``/tracked``: the latest list is all that counts; matches every ros4hri publisher."""
+"""QoS of ``/tracked``: the latest list is all that counts; reliable, as ros4hri publishes it."""
 SPEAKING_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
-"""QoS of ``is_speaking``: reliable, as libhri subscribes and asr_vosk publishes; no lost edge."""
+"""QoS of ``is_speaking``: reliable and depth 10, as asr_vosk publishes it; no edge is lost."""
 # Voices come and go while an executor spins: created without QoS event handlers, which are
 # waitables that an executor building its wait set cannot see destroyed (ros2/rclpy#1284).
 _NO_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
