@@ -3,9 +3,11 @@ Live end-to-end demo: bundled speech -> AudioData over DDS -> listener -> head d
 
 Starts the same node graph as ``listener.launch.py`` in a process of its own
 (:mod:`listener_head_ros.ros.graph`, as on a robot), publishes the bundled speech recording
-from this process as a microphone driver would, at real time, prints a live summary every
-second from what arrives over DDS (poses, nods, the listener's /diagnostics) and writes a plot
-of what the head did. ``make demo`` runs it.
+from this process as a microphone driver would, at real time, then lets the robot answer once:
+``robot_speaking`` goes true and the end of the recording plays on ``robot_audio``, as a TTS
+node would publish it, so the head shows both behaviours, listening and speaking. It prints a
+live summary every second from what arrives over DDS (poses, nods, the listener's
+/diagnostics) and writes a plot of what the head did. ``make demo`` runs it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -24,6 +26,7 @@ import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 import soundfile
+from std_msgs.msg import Bool
 
 from listener_head_ros.msg import Backchannel, HeadPose
 from listener_head_ros.ros.audio_file_publisher import AudioFilePublisher
@@ -69,7 +72,8 @@ class ListenerRecorder(Node):
 
 
 def plot_demo(recorder: ListenerRecorder, audio: np.ndarray, sample_rate: int,
-              audio_start: float, output: Path) -> Path:
+              audio_start: float, output: Path,
+              answer: Optional[Tuple[float, float]] = None) -> Path:
     """Plot speech, head angles with backchannel events, and joint positions."""
     import matplotlib
     matplotlib.use('Agg')
@@ -78,7 +82,13 @@ def plot_demo(recorder: ListenerRecorder, audio: np.ndarray, sample_rate: int,
     t_audio = audio_start + np.arange(audio.shape[0]) / sample_rate
     axes[0].plot(t_audio, audio.mean(axis=1), lw=0.4, color='0.4')
     axes[0].set_ylabel('speech')
-    axes[0].set_title('listener_head_ros demo: embedded prosodic listener, live over DDS')
+    axes[0].set_title('listener_head_ros demo: embedded prosodic listener and speaking motion, '
+                      'live over DDS')
+    if answer is not None:
+        for axis in axes:
+            axis.axvspan(*answer, color='tab:blue', alpha=0.08)
+        axes[0].text(answer[0], axes[0].get_ylim()[1] * 0.8, ' the robot answers',
+                     color='tab:blue')
     poses = np.array(recorder.poses)
     if poses.size:
         for column, name in ((1, 'roll'), (2, 'pitch (+ down)'), (3, 'yaw')):
@@ -110,8 +120,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--output', type=Path, default=Path('demo_output/listener_demo.png'))
     parser.add_argument('--tail', type=float, default=2.5,
                         help='seconds to keep running after the speech ends')
+    parser.add_argument('--answer', type=float, default=6.0,
+                        help="seconds of the recording's end that the robot speaks as its "
+                             'answer (0: no answer)')
     options = parser.parse_args(argv)
-    audio, sample_rate = soundfile.read(options.audio, dtype='float32', always_2d=True)
+    recording, sample_rate = soundfile.read(options.audio, dtype='float32', always_2d=True)
+    split = max(0, len(recording) - int(options.answer * sample_rate))
+    audio, answer_audio = recording[:split], recording[split:]
     graph = subprocess.Popen([sys.executable, '-m', 'listener_head_ros.ros.graph',
                               '--robot-profile', options.robot_profile])
     rclpy.init()
@@ -133,10 +148,27 @@ def main(argv: Optional[List[str]] = None) -> int:
             '--ros-args', '-r', 'audio:=/audio/audio', '-r', 'audio_info:=/audio/audio_info'])
         executor.add_node(microphone)
         nodes.append(microphone)
-        audio_start, end, next_print = recorder.now(), None, recorder.now() + 1.0
+        speaking = recorder.create_publisher(Bool, 'robot_speaking', 10)
+        audio_start, next_print = recorder.now(), recorder.now() + 1.0
+        voice, answer, end = None, None, None
         while end is None or recorder.now() < end:
             executor.spin_once(timeout_sec=0.05)
-            if microphone.finished and end is None:
+            if microphone.finished and voice is None and answer_audio.size:
+                print(f'demo: the robot answers ({len(answer_audio) / sample_rate:.1f} s on '
+                      'robot_audio)', flush=True)
+                speaking.publish(Bool(data=True))
+                voice = AudioFilePublisher(answer_audio, sample_rate,
+                                           node_name='robot_voice', cli_args=[
+                                               '--ros-args', '-r', 'audio:=robot_audio',
+                                               '-r', 'audio_info:=robot_audio_info'])
+                executor.add_node(voice)
+                nodes.append(voice)
+                answer = (recorder.now(), None)
+            spoken = voice.finished if voice is not None else not answer_audio.size
+            if microphone.finished and spoken and end is None:
+                if voice is not None:
+                    speaking.publish(Bool(data=False))
+                    answer = (answer[0], recorder.now())
                 end = recorder.now() + options.tail
             if recorder.now() >= next_print:
                 next_print += 1.0
@@ -153,7 +185,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
-    path = plot_demo(recorder, audio, sample_rate, audio_start, options.output)
+    path = plot_demo(recorder, recording, sample_rate, audio_start, options.output,
+                     answer if answer is not None and answer[1] is not None else None)
     nods = sum(1 for _, kind, _ in recorder.events if kind == 'nod')
     print(f'demo: {len(recorder.poses)} head poses, {nods} nods, '
           f'{len(recorder.joints)} joint commands; plot written to {path}')
