@@ -29,6 +29,7 @@ from listener_head_ros.models.prosodic import ProsodicListenerConfig
 from listener_head_ros.models.speaking import ProsodicSpeakerConfig
 from listener_head_ros.schema import (
     flatten, from_flat, group, setting, setting_specs, SettingsError, SettingSpec, to_flat)
+from listener_head_ros.voice_selection import VoiceSelectionConfig
 
 LISTENER_NODE = 'listener'  # the node name whose section a parameter file holds
 
@@ -63,6 +64,10 @@ class TopicSettings:
     audio_info: str = setting('audio_info', 'audio_common_msgs/AudioInfo input.')
     audio_stamped: str = setting(
         '', "audio_common_msgs/AudioDataStamped input; '' to not subscribe.")
+    voices: str = setting(
+        '', "ros4hri voices namespace (REP-155: /humans/voices): follow the speaking voice's "
+        "<ns>/<id>/audio instead of the audio topic (audio_info still gives the format); '' "
+        'to listen to the audio topic.')
     robot_speaking: str = setting(
         'robot_speaking', "std_msgs/Bool: true mutes listening while the robot talks; '' to "
         'ignore.')
@@ -108,6 +113,8 @@ class ListenerSettings:
         "set'.")
     prosodic: ProsodicListenerConfig = group(ProsodicListenerConfig,
                                              'The embedded prosodic listener.')
+    voices: VoiceSelectionConfig = group(VoiceSelectionConfig,
+                                         'Switching between ros4hri voices.')
     speaking_model: str = setting(
         EMBEDDED_MODEL, "Head motion while the robot speaks, from its own speech: 'prosodic' "
         "(embedded rules), a speaking checkpoint directory, or '' for none (the head then "
