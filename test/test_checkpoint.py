@@ -3,16 +3,45 @@
 from dataclasses import asdict
 import json
 import os
+from pathlib import Path
 import pickle
 
 import numpy as np
 import pytest
 
 from listener_head_ros.models.checkpoint import (
-    CheckpointError, load_checkpoint, load_listener_model, read_checkpoint,
-    registered_model_types, save_checkpoint, save_prosodic_checkpoint)
+    CheckpointError, CONFIG_NAME, load_checkpoint, load_listener_model, MAX_CONFIG_BYTES,
+    MAX_CONFIG_DEPTH, read_checkpoint, registered_model_types, save_checkpoint,
+    save_prosodic_checkpoint)
 from listener_head_ros.models.device import release_device_memory, resolve_device
 from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
+
+TINY_NETWORKS = {  # architecture -> (config class, network class, sizes), by module and name
+    'gru': ('GRUListenerConfig', 'CausalGRUListener',
+            dict(conv_channels=2, conv_kernel=2, hidden_size=2, num_layers=1, num_mixtures=1)),
+    'active': ('ActiveListenerConfig', 'CausalActiveListener',
+               dict(hidden_dim=2, num_layers=1, past_neighbors=1, smoothing_size=2)),
+}
+
+
+def save_tiny_checkpoint(directory: Path, kind: str) -> Path:
+    """Write a valid checkpoint of a tiny 'gru' or 'active' network (seeded); return it."""
+    torch = pytest.importorskip('torch')
+    from listener_head_ros.models import networks
+    from listener_head_ros.models.learned import save_learned_checkpoint
+    config, network, sizes = TINY_NETWORKS[kind]
+    torch.manual_seed(0)
+    return save_learned_checkpoint(
+        directory, getattr(networks, network)(getattr(networks, config)(**sizes)))
+
+
+def edit_config(directory: Path, section: str, **values) -> Path:
+    """Set ``values`` in one section of a learned checkpoint's model config; return it."""
+    path = directory / CONFIG_NAME
+    config = json.loads(path.read_text())
+    config['model_config'][section].update(values)
+    path.write_text(json.dumps(config))
+    return directory
 
 
 class ShellOnUnpickle:
@@ -175,3 +204,72 @@ def test_cpu_and_invalid_devices():
         with pytest.raises(ValueError, match='device must be one of auto, cpu, cuda'):
             resolve_device(bad)
     release_device_memory('cpu')  # a no-op without CUDA
+
+
+@pytest.mark.parametrize('text, message', [
+    ('[' * 100_000 + ']' * 100_000, 'is not valid JSON: maximum recursion depth'),
+    ('{"model_type": ' + '1' * 5000 + '}', 'is not valid JSON: Exceeds the limit'),
+    ('{"model_type": "prosodic", "model_config": ' + '[' * 20 + ']' * 20 + '}',
+     f'nests deeper than {MAX_CONFIG_DEPTH} levels'),
+])
+def test_config_json_that_no_parser_should_follow_is_refused(checkpoint, text, message):
+    """Deep nesting and huge integers fail as CheckpointError, not RecursionError/ValueError."""
+    (checkpoint / 'config.json').write_text(text)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(checkpoint)
+
+
+def test_an_oversized_config_json_is_refused_unread(checkpoint):
+    """A config.json over MAX_CONFIG_BYTES is refused by its size, before it is read."""
+    (checkpoint / 'config.json').write_bytes(b' ' * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(CheckpointError, match=f'more than a checkpoint config may have '
+                                              fr'\({MAX_CONFIG_BYTES}\)'):
+        load_checkpoint(checkpoint)
+
+
+def test_prosodic_settings_are_read_with_their_types(tmp_path):
+    """Prosodic settings are type-checked; a JSON integer is a float setting's value."""
+    directory = save_checkpoint(tmp_path / 'c', 'prosodic', {'nod_amplitude': 0, 'seed': 3})
+    model = load_checkpoint(directory)
+    assert model.config.nod_amplitude == 0.0 and isinstance(model.config.nod_amplitude, float)
+    for bad, message in [({'nod_amplitude': 'big'}, 'nod_amplitude must be a number'),
+                         ({'seed': 1.5}, 'seed must be an integer'),
+                         ({'nod_duration': 10 ** 400}, 'nod_duration is too large'),
+                         ({'drift_std': [0.1, 'x', 0.1]}, 'drift_std must be a list of 3')]:
+        directory = save_checkpoint(tmp_path / 'c', 'prosodic', bad)
+        with pytest.raises(CheckpointError, match='prosodic settings: ' + message):
+            load_checkpoint(directory)
+
+
+@pytest.mark.parametrize('kind, section, values, message', [
+    ('gru', 'network', {'num_layers': 10 ** 6}, 'implies more than 28 tensors'),
+    ('active', 'network', {'num_layers': 10 ** 9}, 'implies more than 34 tensors'),
+    ('active', 'network', {'past_neighbors': 10 ** 9},
+     'implies 2000000005 values of unsaved buffers and stream state, more than its 341'),
+    ('active', 'network', {'smoothing_size': 2 ** 63}, 'cannot build the network'),
+    ('gru', 'network', {'hidden_size': 10 ** 30}, 'cannot build the network'),
+    ('gru', 'features', {'n_fft': 10 ** 9}, 'n_fft 1000000000 must be in 1..sample_rate'),
+    ('gru', 'features', {'sample_rate': 10 ** 12}, 'sample_rate 1000000000000 Hz is outside'),
+    ('gru', 'features', {'n_fft': 16000, 'n_mels': 1000},
+     'n_mels 1000 x 8001 FFT bins must make 1..4194304 mel filterbank values'),
+    ('gru', 'features', {'silence_db': 'loud'}, 'silence_db must be a number'),
+    ('gru', 'features', {'fmin': float('nan')}, 'fmin must be finite'),
+    ('gru', 'inference', {'num_samples': True}, 'num_samples must be a number'),
+    ('gru', 'network', {'max_log_std': 1e308}, 'fails its first step'),
+    ('active', 'network', {'future_neighbors': 1}, 'fails its first step: .*cannot stream'),
+])
+def test_learned_configs_that_would_blow_up_are_refused(tmp_path, kind, section, values,
+                                                        message):
+    """Sizes, types and values that would allocate, hang or fail later are refused at load."""
+    directory = edit_config(save_tiny_checkpoint(tmp_path / 'c', kind), section, **values)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(directory)
+
+
+def test_a_json_integer_is_a_float_setting_and_the_model_steps(tmp_path):
+    """A hand-written frame_rate of 30 loads as 30.0, and the loaded model has stepped once."""
+    directory = edit_config(save_tiny_checkpoint(tmp_path / 'c', 'gru'), 'features',
+                            frame_rate=30, fmin=60)
+    model = load_checkpoint(directory)
+    assert model.feature_config.frame_rate == 30.0
+    assert np.isfinite(model.step(np.zeros(model.hop_length, dtype=np.float32)).pitch)

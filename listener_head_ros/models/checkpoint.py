@@ -7,14 +7,18 @@ safetensors file, the only format loaded. A model type is the embedded ``prosodi
 the registry (:mod:`listener_head_ros.models.registry`), built by
 :func:`listener_head_ros.models.learned.load_learned_model`; so the node, training and
 evaluation all load models the same way.
+
+Whatever ``config.json`` holds, loading raises only :class:`CheckpointError`: the file may have
+at most :data:`MAX_CONFIG_BYTES` and nest at most :data:`MAX_CONFIG_DEPTH` levels, and every
+section is read strictly, with its types and ranges (:func:`read_settings`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 import json
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 from safetensors import SafetensorError
@@ -23,15 +27,28 @@ from safetensors.numpy import load_file, save_file
 from listener_head_ros.models.base import StreamingListenerModel
 from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
 from listener_head_ros.models.registry import network_names
-from listener_head_ros.schema import closest
+from listener_head_ros.schema import closest, from_flat, setting_specs, SettingsError, SettingSpec
 
 CONFIG_NAME = 'config.json'
 EMBEDDED_MODEL = ProsodicListener.name  # the model that needs no checkpoint
 WEIGHTS_NAME = 'model.safetensors'
+MAX_CONFIG_BYTES = 1 << 20  # a real config.json is about 1.5 kB
+MAX_CONFIG_DEPTH = 8  # a real one nests 3: the file, model_config, a section or list
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of an unknown type, or inconsistent."""
+
+
+def _depth(value: object) -> int:
+    """Return how deeply JSON objects and arrays nest in ``value`` (0 for a scalar)."""
+    depth, level = 0, [value]
+    while True:
+        containers = [v for v in level if isinstance(v, (dict, list))]
+        if not containers:
+            return depth
+        depth += 1
+        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
 
 
 def registered_model_types() -> Tuple[str, ...]:
@@ -60,10 +77,16 @@ def read_checkpoint(directory: Path | str) -> Tuple[str, dict, Dict[str, np.ndar
     for path in (config_path, weights_path):
         if not path.is_file():
             raise CheckpointError(f'checkpoint {directory} has no {path.name}')
+    size = config_path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f'{config_path} is {size} bytes, more than a checkpoint config '
+                              f'may have ({MAX_CONFIG_BYTES})')
     try:
         config = json.loads(config_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # also over-long integers, deep nesting
         raise CheckpointError(f'{config_path} is not valid JSON: {error}') from error
+    if _depth(config) > MAX_CONFIG_DEPTH:
+        raise CheckpointError(f'{config_path} nests deeper than {MAX_CONFIG_DEPTH} levels')
     if not isinstance(config, dict) or not isinstance(config.get('model_type'), str):
         raise CheckpointError(f'{config_path} must be an object with a "model_type" string')
     model_config = config.get('model_config', {})
@@ -106,14 +129,40 @@ def load_listener_model(model: str, frame_rate: float = 30.0, device: str = 'cpu
     return load_checkpoint(model, frame_rate=frame_rate, device=device)
 
 
-def prosodic_config(config: Mapping) -> ProsodicListenerConfig:
-    """Return the prosodic settings of a checkpoint config; raise ValueError on unknown keys."""
-    known = {f.name for f in fields(ProsodicListenerConfig)}
-    unknown = sorted(set(config) - known)
+def read_settings(values: object, kind: type, section: str) -> Any:
+    """
+    Return dataclass ``kind`` read strictly from a config's JSON object ``values``.
+
+    As :func:`~listener_head_ros.schema.from_flat` reads the node's parameters (names, types,
+    finite floats, ranges, the dataclass's own checks), except that JSON's integers are also
+    numbers for float settings. Raises ValueError naming ``section``.
+    """
+    if not isinstance(values, Mapping):
+        raise ValueError(f'"{section}" must be an object')
+    specs = {spec.name: spec for spec in setting_specs(kind)}
+    unknown = sorted(set(values) - set(specs))
     if unknown:
-        raise ValueError(f'unknown prosodic settings {unknown}')
-    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return ProsodicListenerConfig(**settings)
+        raise ValueError(f'unknown {section} settings {unknown}')
+    try:
+        return from_flat(kind, {name: _json_number(specs[name], value)
+                                for name, value in values.items()}, section)
+    except SettingsError as error:
+        raise SettingsError(f'{section} settings: {error}') from None
+
+
+def _json_number(spec: SettingSpec, value: Any) -> Any:
+    """Return a JSON integer as a float for a float setting; any other value as it is."""
+    if spec.kind is not float or type(value) is not int:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise SettingsError(f'{spec.name} is too large for a float') from None
+
+
+def prosodic_config(config: Mapping) -> ProsodicListenerConfig:
+    """Return the prosodic settings of a checkpoint config; raise ValueError if malformed."""
+    return read_settings(config, ProsodicListenerConfig, 'prosodic')
 
 
 def save_prosodic_checkpoint(directory: Path | str, config: ProsodicListenerConfig) -> Path:

@@ -29,15 +29,19 @@ feature and inference settings, the target streams and the inputs the network ne
 from __future__ import annotations
 
 import math
+import threading
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.module import (
+    register_module_buffer_registration_hook, register_module_parameter_registration_hook)
 
+from listener_head_ros.audio.stream_input import FORMAT_BOUNDS
 from listener_head_ros.face import react_attributes_to_face
 from listener_head_ros.features import (
     FeatureConfig,
@@ -46,7 +50,7 @@ from listener_head_ros.features import (
 )
 from listener_head_ros.models.base import (
     EMPTY_CONTEXT, ListenerFrame, SideInputs, StepContext, StreamingListenerModel)
-from listener_head_ros.models.checkpoint import save_checkpoint
+from listener_head_ros.models.checkpoint import read_settings, save_checkpoint
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_dim, feature_matrix, feature_vector
 from listener_head_ros.models.registry import build_network, network_type
@@ -57,6 +61,8 @@ from listener_head_ros.streams import (
 MODES = ('mean', 'sample')
 DEFAULT_TARGETS = (HEAD.name,)
 MAX_SAMPLES = 64  # reactions drawn per frame at most: each costs a draw per frame and stream
+MAX_MEL_FILTERBANK = 1 << 22  # float64 values: 32 MiB; the default analysis has 513 x 64
+UNSAVED_BUFFERS = 8  # buffers a network may register beyond twice its saved tensors
 
 
 @dataclass(frozen=True)
@@ -253,26 +259,80 @@ def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | n
     return save_checkpoint(directory, network.architecture, config, tensors)
 
 
-def _settings(config: Mapping, section: str, kind) -> dict:
-    values = config.get(section, {})
-    if not isinstance(values, Mapping):
-        raise ValueError(f'"{section}" must be an object')
-    unknown = sorted(set(values) - {f.name for f in fields(kind)})
-    if unknown:
-        raise ValueError(f'unknown {section} settings {unknown}')
-    return dict(values)
-
-
-def _check_shapes(architecture: str, settings: Mapping, tensors: Dict[str, np.ndarray]) -> None:
+def _check_features(features: FeatureConfig) -> None:
     """
-    Raise ValueError unless the weights have exactly the shapes the config implies.
+    Raise ValueError unless the feature analysis of ``features`` is one a listener can run.
 
-    The network is first built on torch's ``meta`` device, which allocates nothing, so a small
-    ``config.json`` that asks for a huge network is refused before any memory is taken.
+    The model's sample rate must be one the audio input accepts, its analysis window at most
+    one second, and its mel filterbank (the analysis's largest array) at most
+    :data:`MAX_MEL_FILTERBANK` values; so a small ``config.json`` cannot make the analysis
+    allocate gigabytes.
     """
-    with torch.device('meta'):
-        probe = build_network(architecture, settings)
-    expected = {name: tuple(value.shape) for name, value in probe.state_dict().items()}
+    low, high = FORMAT_BOUNDS.sample_rate
+    if not low <= features.sample_rate <= high:
+        raise ValueError(f'features sample_rate {features.sample_rate} Hz is outside the '
+                         f'{low}..{high} Hz the audio input accepts')
+    if not 1 <= features.n_fft <= features.sample_rate:
+        raise ValueError(f'features n_fft {features.n_fft} must be in 1..sample_rate '
+                         f'({features.sample_rate}): an analysis window of at most one second')
+    filterbank = (features.n_fft // 2 + 1) * features.n_mels
+    if not 0 < filterbank <= MAX_MEL_FILTERBANK:
+        raise ValueError(f'features n_mels {features.n_mels} x {features.n_fft // 2 + 1} FFT '
+                         f'bins must make 1..{MAX_MEL_FILTERBANK} mel filterbank values')
+
+
+class _TensorBudget:
+    """Refuse, while active in this thread, to register more than ``limit`` module tensors."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+        self._thread = threading.get_ident()
+        self._handles: List[Any] = []
+
+    def _count(self, module: nn.Module, name: str, tensor: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
+        self.count += 1
+        if self.count > self.limit:
+            raise ValueError(f'the network config implies more than {self.limit} tensors, '
+                             'more than the weights could fill')
+
+    def __enter__(self) -> '_TensorBudget':
+        self._handles = [register_module_parameter_registration_hook(self._count),
+                         register_module_buffer_registration_hook(self._count)]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def _first_line(error: BaseException) -> str:
+    """Return the first line of an error's message (torch appends C++ traces), or its type."""
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+def _check_network(architecture: str, settings: Mapping, tensors: Dict[str, np.ndarray]) -> None:
+    """
+    Raise ValueError unless the config describes a network the weights fill exactly.
+
+    The network is first built on torch's ``meta`` device, which allocates nothing, and may
+    register at most twice as many tensors as the file holds (plus a few unsaved buffers), so
+    a small ``config.json`` that asks for a huge or very deep network is refused before any
+    memory or time is taken. Its saved tensors must have exactly the file's names and shapes,
+    and what it holds beyond them (unsaved buffers and the stream state) must not outnumber
+    the weights.
+    """
+    budget = 2 * len(tensors) + UNSAVED_BUFFERS
+    try:
+        with torch.device('meta'), _TensorBudget(budget):
+            probe = build_network(architecture, settings)
+            state = probe.init_state(1, torch.device('meta'))
+    except (OverflowError, RuntimeError, TypeError) as error:  # sizes torch cannot represent
+        raise ValueError(f'cannot build the network the config describes: '
+                         f'{_first_line(error)}') from None
+    saved = probe.state_dict()
+    expected = {name: tuple(value.shape) for name, value in saved.items()}
     found = {name: tuple(np.shape(value)) for name, value in tensors.items()}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     wrong = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
@@ -283,30 +343,52 @@ def _check_shapes(architecture: str, settings: Mapping, tensors: Dict[str, np.nd
                              for n in wrong[:3])]
         raise ValueError('weights do not match the network config: '
                          + '; '.join(d for d in details if d))
+    weights = sum(value.numel() for value in saved.values())
+    held = (sum(b.numel() for n, b in probe.named_buffers() if n not in saved)
+            + sum(s.numel() for s in state))
+    if held > weights:
+        raise ValueError(f'the network config implies {held} values of unsaved buffers and '
+                         f'stream state, more than its {weights} weights')
 
 
 def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_rate: float,
                        device: str) -> TorchListenerModel:
-    """Build a :class:`TorchListenerModel` from a checkpoint; raise ValueError on a mismatch."""
+    """
+    Build a :class:`TorchListenerModel` from a checkpoint; raise ValueError if it is unfit.
+
+    Every section is read strictly (:func:`~listener_head_ros.models.checkpoint.read_settings`)
+    and checked for what it would cost (:func:`_check_features`, :func:`_check_network`) before
+    anything is built; the model then steps once, so a model that is returned works.
+    """
     architecture = config.get('architecture')
-    kind = network_type(str(architecture))
+    if not isinstance(architecture, str):
+        raise ValueError(f'"architecture" must be a string, not {type(architecture).__name__}')
+    kind = network_type(architecture)
     unknown = sorted(set(config) - {'architecture', 'network', 'features', 'inference',
                                     'targets', 'inputs'})
     if unknown:
         raise ValueError(f'unknown sections {unknown}')
-    features = FeatureConfig(**_settings(config, 'features', FeatureConfig))
+    features = read_settings(config.get('features', {}), FeatureConfig, 'features')
     if not math.isclose(features.frame_rate, frame_rate, rel_tol=1e-9):
         raise ValueError(f'the model was trained at {features.frame_rate} frames/s but '
                          f'{frame_rate} frames/s were requested')
+    _check_features(features)
     targets = config.get('targets', list(DEFAULT_TARGETS))
-    if not isinstance(targets, list) or not targets:
+    if not isinstance(targets, list) or not targets or not all(
+            isinstance(name, str) for name in targets):
         raise ValueError('"targets" must be a non-empty list of stream names')
-    settings = _settings(config, 'network', kind.config_type)
-    _check_shapes(architecture, settings, tensors)
+    inference = read_settings(config.get('inference', {}), InferenceConfig, 'inference')
+    settings = asdict(read_settings(config.get('network', {}), kind.config_type, 'network'))
+    _check_network(architecture, settings, tensors)
     network = build_network(architecture, settings)
     try:
         network.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     except RuntimeError as error:
         raise ValueError(f'weights do not match the network: {error}') from error
-    inference = InferenceConfig(**_settings(config, 'inference', InferenceConfig))
-    return TorchListenerModel(network, features, inference, device, targets)
+    model = TorchListenerModel(network, features, inference, device, targets)
+    try:
+        model.step(np.zeros(model.hop_length, dtype=np.float32))
+    except (ArithmeticError, RuntimeError, TypeError, ValueError) as error:
+        raise ValueError(f'the model fails its first step: {_first_line(error)}') from error
+    model.reset()
+    return model
