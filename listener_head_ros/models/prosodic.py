@@ -66,7 +66,7 @@ class ProsodicListenerConfig:
     f0_floor_hz: float = setting(50.0, 'Lowest pitch tracked, Hz.')
     f0_ceiling_hz: float = setting(600.0, 'Highest pitch tracked, Hz.')
     pitch_bins_per_octave: int = setting(
-        48, 'Resolution of the online pitch histogram, bins per octave.')
+        48, 'Resolution of the online pitch histogram, bins per octave.', (1, 1200))
     voicing_threshold: float = setting(
         0.5, 'Voicing probability above which a frame counts as voiced.')
     # Speech activity.
@@ -81,7 +81,7 @@ class ProsodicListenerConfig:
     nod_amplitude: float = setting(0.12, 'Peak pitch of a nod, rad.')
     nod_duration: float = setting(
         0.6, 'Duration of a one-cycle nod, s; each extra cycle adds half of it.')
-    nod_max_cycles: int = setting(2, 'Most down-up cycles in one nod.')
+    nod_max_cycles: int = setting(2, 'Most down-up cycles in one nod.', (1, 16))
     nod_damping: float = setting(1.5, 'Exponential decay of the nod envelope over its duration.')
     nod_intensity_jitter: float = setting(0.15, 'Relative random variation of nod intensity.')
     nod_blink_probability: float = setting(0.4, 'Probability of a blink with each nod.')
