@@ -24,7 +24,6 @@ import threading
 import time
 from typing import Any, Dict, FrozenSet, List, Optional
 
-from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
@@ -36,8 +35,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.expand_topic_name import expand_topic_name
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import (
-    DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from std_msgs.msg import Bool
 
@@ -51,6 +49,9 @@ from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
 from listener_head_ros.models.checkpoint import CheckpointError
 from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
+from listener_head_ros.ros.audio_messages import (
+    AUDIO_TYPE, AudioMessage, describe_format, FLAVOUR, info_format, info_qos,
+    INFO_QOS_CHECK_PERIOD, INFO_TYPE, push_audio, STAMPED_TYPE)
 from listener_head_ros.ros.callbacks import CallbackFailures, describe_error
 from listener_head_ros.ros.process import run_node
 from listener_head_ros.ros.parameters import declare_parameters
@@ -255,14 +256,14 @@ class ListenerNode(LifecycleNode):
         sensor = QoSProfile(depth=AUDIO_QUEUE_DEPTH,
                             reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability)
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                             reliability=ReliabilityPolicy.RELIABLE)
         options = {'callback_group': self._audio_group,
                    'event_callbacks': _NO_SUBSCRIPTION_EVENTS}
-        inputs = [(AudioData, settings.topics.audio, self._on_audio, sensor),
-                  (AudioInfo, settings.topics.audio_info, self._on_audio_info, latched)]
+        inputs = [(AUDIO_TYPE, settings.topics.audio, self._on_audio, sensor)]
+        if INFO_TYPE is not None:  # else each audio message carries its format
+            inputs.append((INFO_TYPE, settings.topics.audio_info, self._on_audio_info, info_qos(
+                self.get_publishers_info_by_topic(settings.topics.audio_info))))
         if settings.topics.audio_stamped:
-            inputs.append((AudioDataStamped, settings.topics.audio_stamped,
+            inputs.append((STAMPED_TYPE, settings.topics.audio_stamped,
                            self._on_audio_stamped, sensor))
         if settings.topics.robot_speaking:
             inputs.append((Bool, settings.topics.robot_speaking, self._on_robot_speaking, 10))
@@ -275,6 +276,9 @@ class ListenerNode(LifecycleNode):
         for message_type, topic, callback, qos in inputs:  # one by one: a failure releases them
             self._inputs.append(self.create_subscription(
                 message_type, topic, callback, qos, **options))
+        self._info_qos_checked = time.monotonic()
+        self.get_logger().info(f'audio input: {FLAVOUR} audio_common_msgs' + (
+            '' if INFO_TYPE else ' (each message carries its format: audio_info is not used)'))
         self._io_timers.append(self.create_timer(
             1.0 / settings.frame_rate, self._on_tick, callback_group=self._tick_group))
         self._io_timers.append(self.create_timer(
@@ -388,31 +392,58 @@ class ListenerNode(LifecycleNode):
     # Callbacks ------------------------------------------------------------------------------
 
     @_while_active('_audio_lock')
-    def _on_audio(self, msg: AudioData) -> None:
+    def _on_audio(self, msg: AudioMessage) -> None:
         self._push_audio(msg)
 
     @_while_active('_audio_lock')
-    def _on_audio_stamped(self, msg: AudioDataStamped) -> None:
+    def _on_audio_stamped(self, msg: STAMPED_TYPE) -> None:
         self._push_audio(msg.audio)
 
-    def _push_audio(self, msg: AudioData) -> None:
-        error = self.audio_input.push(msg.data)
+    def _push_audio(self, msg: AudioMessage) -> None:
+        self._match_info_publishers()
+        before = self.audio_input.format
+        error = push_audio(self.audio_input, msg)
+        if self.audio_input.format != before:  # an mgonzs13 message announced another format
+            self._announce_format(self.audio_input.format)
         if error:
             self.get_logger().error(f'audio: {error}', throttle_duration_sec=5.0)
 
     @_while_active('_audio_lock')
-    def _on_audio_info(self, msg: AudioInfo) -> None:
-        fallback = self.listener.settings.input.sample_format
-        fmt = AudioFormat(channels=msg.channels, sample_rate=msg.sample_rate,
-                          sample_format=msg.sample_format or fallback,
-                          coding_format=msg.coding_format)
+    def _on_audio_info(self, msg: INFO_TYPE) -> None:
+        fmt = info_format(msg, self.listener.settings.input.sample_format)
         error = self.audio_input.set_format(fmt)
-        self._info_text = (f'{fmt.sample_format} {fmt.sample_rate} Hz x{fmt.channels} '
-                           f'({fmt.coding_format or "raw"})')
+        self._announce_format(fmt)
         if error:
             self.get_logger().error(f'AudioInfo {self._info_text}: {error}')
-        else:
+
+    def _announce_format(self, fmt: AudioFormat) -> None:
+        """Report the stream's format on /diagnostics, and log it where it is decodable."""
+        self._info_text = describe_format(fmt)
+        if self.audio_input.format_error is None:
             self.get_logger().info(f'audio format: {self._info_text}')
+
+    def _match_info_publishers(self) -> None:
+        """
+        Re-create each audio_info subscription whose QoS its publishers no longer match.
+
+        Checked while audio arrives, when the format matters, at most every
+        INFO_QOS_CHECK_PERIOD: a driver that starts after the listener is met at its first audio.
+        """
+        now = time.monotonic()
+        if INFO_TYPE is None or now < self._info_qos_checked + INFO_QOS_CHECK_PERIOD:
+            return
+        self._info_qos_checked = now
+        for index, subscription in enumerate(self._inputs):
+            if subscription.msg_type is not INFO_TYPE:
+                continue
+            qos = info_qos(self.get_publishers_info_by_topic(subscription.topic))
+            held = subscription.qos_profile
+            if (qos.durability, qos.reliability) != (held.durability, held.reliability):
+                self.destroy_subscription(subscription)
+                self._inputs[index] = self.create_subscription(
+                    INFO_TYPE, subscription.topic, subscription.callback, qos,
+                    callback_group=subscription.callback_group,
+                    event_callbacks=_NO_SUBSCRIPTION_EVENTS)
 
     @_while_active('_audio_lock')
     def _on_robot_speaking(self, msg: Bool) -> None:
