@@ -578,7 +578,8 @@ def test_activate_deactivate_cycles_leak_nothing(rclpy_context):
             assert harness.state() == 'inactive'
             assert _entity_counts(node) == inactive, cycle
             assert _own_threads() == threads, cycle
-        assert active[0] == inactive[0] + 3 and active[1] == inactive[1] + 2
+        # audio, audio_info, robot_speaking, robot_audio, robot_audio_info; tick, diagnostics
+        assert active[0] == inactive[0] + 5 and active[1] == inactive[1] + 2
         pool = [t for t in threading.enumerate() if t.name.startswith('ThreadPoolExecutor')]
         assert len(pool) <= 4
         engine = weakref.ref(node.engine)
@@ -815,3 +816,72 @@ def test_a_failed_activate_is_logged_and_released(rclpy_context, capfd, monkeypa
         monkeypatch.undo()
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         assert wait_for(lambda: harness.recorder.poses)
+
+
+def _publish_speech(publisher, audio: np.ndarray, chunk: int = 512) -> None:
+    """Publish ``audio`` as S16LE AudioData chunks at about real time."""
+    for start in range(0, audio.size - chunk + 1, chunk):
+        publisher.publish(AudioData(data=encode_pcm(audio[start:start + chunk], 'S16LE')))
+        time.sleep(chunk / RATE * 0.95)
+
+
+def test_a_second_voice_takes_over_mid_dialog(rclpy_context):
+    """With ros4hri voices, the head follows Alice, then Bob: one switch, within limits."""
+    hri_msgs = pytest.importorskip('hri_msgs.msg')
+    with listener(rclpy_context, start=False, **{'topics.voices': '/humans/voices'}) as harness:
+        recorder, node = harness.recorder, harness.node
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert node.count_subscribers('audio') == 0, 'with voices the audio topic is unused'
+        probe = recorder.node
+        tracked = probe.create_publisher(hri_msgs.IdsList, '/humans/voices/tracked', 1)
+        audio = {voice: probe.create_publisher(AudioData, f'/humans/voices/{voice}/audio', 100)
+                 for voice in ('alice', 'bob')}
+        speaking = {voice: probe.create_publisher(Bool, f'/humans/voices/{voice}/is_speaking',
+                                                  10) for voice in ('alice', 'bob')}
+        assert wait_for(lambda: recorder.count('voices added') == 2,
+                        publish=lambda: tracked.publish(hri_msgs.IdsList(ids=['alice', 'bob'])))
+        for publisher in (*audio.values(), *speaking.values()):
+            assert wait_for(lambda: publisher.get_subscription_count() > 0)
+        speaking['alice'].publish(Bool(data=True))
+        _publish_speech(audio['alice'], speech(2.0))
+        assert recorder.last('followed voice') == 'alice'
+        speaking['alice'].publish(Bool(data=False))
+        speaking['bob'].publish(Bool(data=True))
+        switched = time.monotonic()
+        _publish_speech(audio['bob'], speech(2.5, offset=8.0))
+        assert wait_for(lambda: recorder.count('voice switches') == 1)
+        assert recorder.last('followed voice') == 'bob'
+        # Bob's first words wait for Alice's hold time (0.7 s) and his onset time (0.2 s).
+        assert 0 < recorder.count('voice audio dropped (not followed)') <= 0.9 * RATE / 512 + 3
+        after = [(m.roll, m.pitch, m.yaw) for m in recorder.poses_since(switched + 1.0)]
+        assert len(after) > 20 and np.ptp(np.array(after), axis=0).max() > 1e-3, (
+            'the head should move with the new voice')
+        assert node.engine.nonfinite_frames == 0
+        assert_safe_poses(recorder.poses)
+
+
+def test_the_robot_answers_with_its_speaking_motion(rclpy_context):
+    """robot_speaking plus the robot's own audio: the head moves with it, no backchannel."""
+    with listener(rclpy_context, handover_time=0.3) as harness:
+        recorder, node = harness.recorder, harness.node
+        voice = recorder.node.create_publisher(AudioData, 'robot_audio', 100)
+        assert wait_for(lambda: voice.get_subscription_count() > 0)
+        _publish_speech(recorder.audio, speech(1.5))
+        recorder.speaking.publish(Bool(data=True))
+        assert wait_for(lambda: recorder.last('robot speaking') == 'True')
+        started = time.monotonic()
+        _publish_speech(voice, speech(3.0, offset=12.0))
+        ended = time.monotonic()
+        recorder.speaking.publish(Bool(data=False))
+        assert wait_for(lambda: recorder.count('speaking frames') >= 80)
+        during = np.array([(m.roll, m.pitch, m.yaw)
+                           for m in recorder.poses_since(started + 0.5) if m.header.stamp])
+        during = during[:int(2.0 * 30)]
+        assert np.std(during[:, 1]) > 1e-3 or np.std(during[:, 2]) > 1e-3, (
+            'the head should move while the robot speaks')
+        assert not [b for t, b in recorder.backchannels if started + 0.3 < t < ended]
+        assert wait_for(lambda: recorder.last('speaking weight') == '0.00')
+        assert recorder.last('speaking model') == 'prosodic_speaker'
+        assert node.engine.nonfinite_frames == 0
+        assert_safe_poses(recorder.poses)

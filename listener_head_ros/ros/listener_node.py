@@ -53,8 +53,9 @@ from listener_head_ros.ros.audio_messages import (
     AUDIO_TYPE, AudioMessage, describe_format, FLAVOUR, info_format, info_qos,
     INFO_QOS_CHECK_PERIOD, INFO_TYPE, push_audio, STAMPED_TYPE)
 from listener_head_ros.ros.callbacks import CallbackFailures, describe_error
-from listener_head_ros.ros.process import run_node
 from listener_head_ros.ros.parameters import declare_parameters
+from listener_head_ros.ros.process import run_node
+from listener_head_ros.ros.voices import check_hri_msgs, VoiceInput, VoiceInputStats
 from listener_head_ros.schema import SettingsError, unknown_names
 from listener_head_ros.settings import LISTENER_SETTINGS, ListenerSettings, settings_from_values
 
@@ -184,6 +185,8 @@ class ListenerNode(LifecycleNode):
         self._diagnostics_lock = threading.Lock()
         self.callback_failures = CallbackFailures(self.get_logger(), _ANTICIPATED_ERRORS)
         self._diagnostics_window: collections.deque = collections.deque()
+        self._voices: Optional[VoiceInput] = None
+        self._voice_switch = threading.Event()  # set by a voice switch, taken by the next tick
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def _p(self, name: str) -> Any:
@@ -199,6 +202,8 @@ class ListenerNode(LifecycleNode):
             settings = settings_from_values(
                 {spec.name: self._p(spec.name) for spec in LISTENER_SETTINGS}, 'parameters')
             self._check_topics(settings)
+            if settings.topics.voices:
+                check_hri_msgs()
             self.listener = build_listener(settings,
                                            available_inputs=self.supplied_inputs(settings))
             for warning in self.listener.warnings:
@@ -258,15 +263,21 @@ class ListenerNode(LifecycleNode):
                             durability=qos_profile_sensor_data.durability)
         options = {'callback_group': self._audio_group,
                    'event_callbacks': _NO_SUBSCRIPTION_EVENTS}
-        inputs = [(AUDIO_TYPE, settings.topics.audio, self._on_audio, sensor)]
+        topics = settings.topics
+        inputs = [] if topics.voices else [(AUDIO_TYPE, topics.audio, self._on_audio, sensor)]
         if INFO_TYPE is not None:  # else each audio message carries its format
-            inputs.append((INFO_TYPE, settings.topics.audio_info, self._on_audio_info, info_qos(
-                self.get_publishers_info_by_topic(settings.topics.audio_info))))
-        if settings.topics.audio_stamped:
-            inputs.append((STAMPED_TYPE, settings.topics.audio_stamped,
-                           self._on_audio_stamped, sensor))
-        if settings.topics.robot_speaking:
-            inputs.append((Bool, settings.topics.robot_speaking, self._on_robot_speaking, 10))
+            inputs.append((INFO_TYPE, topics.audio_info, self._on_audio_info, info_qos(
+                self.get_publishers_info_by_topic(topics.audio_info))))
+        if topics.audio_stamped and not topics.voices:
+            inputs.append((STAMPED_TYPE, topics.audio_stamped, self._on_audio_stamped, sensor))
+        if topics.robot_speaking:
+            inputs.append((Bool, topics.robot_speaking, self._on_robot_speaking, 10))
+        if self.listener.speaker is not None and topics.robot_audio:
+            inputs.append((AUDIO_TYPE, topics.robot_audio, self._on_robot_audio, sensor))
+            if INFO_TYPE is not None and topics.robot_audio_info:
+                inputs.append((INFO_TYPE, topics.robot_audio_info, self._on_robot_audio_info,
+                               info_qos(self.get_publishers_info_by_topic(
+                                   topics.robot_audio_info))))
         self.engine.reset()
         now, counters = time.monotonic(), self._counters()
         self._diagnostics_window.clear()
@@ -276,6 +287,11 @@ class ListenerNode(LifecycleNode):
         for message_type, topic, callback, qos in inputs:  # one by one: a failure releases them
             self._inputs.append(self.create_subscription(
                 message_type, topic, callback, qos, **options))
+        if topics.voices:
+            self._voices = VoiceInput(
+                self, prefix=topics.voices, on_audio=self._on_voice_audio,
+                on_switch=self._on_voice_switch, audio_qos=sensor, selection=settings.voices,
+                callback_group=self._audio_group, failures=self.callback_failures)
         self._info_qos_checked = time.monotonic()
         self.get_logger().info(f'audio input: {FLAVOUR} audio_common_msgs' + (
             '' if INFO_TYPE else ' (each message carries its format: audio_info is not used)'))
@@ -342,10 +358,14 @@ class ListenerNode(LifecycleNode):
         with self._audio_lock, self._tick_lock, self._diagnostics_lock:
             self._io_active = False  # waits for running callbacks; later ones return at once
         timers, inputs, self._io_timers, self._inputs = self._io_timers, self._inputs, [], []
+        voices, self._voices = self._voices, None
         for timer in timers:
             self.destroy_timer(timer)
         for subscription in inputs:
             self.destroy_subscription(subscription)
+        if voices is not None:
+            voices.close()
+        self._voice_switch.clear()
 
     def _release(self) -> None:
         outputs, self._outputs = self._outputs, {}
@@ -449,8 +469,40 @@ class ListenerNode(LifecycleNode):
     def _on_robot_speaking(self, msg: Bool) -> None:
         self.listener.set_robot_speaking(msg.data)
 
+    @_while_active('_audio_lock')
+    def _on_voice_audio(self, msg: AudioMessage) -> None:
+        self._push_audio(msg)
+
+    def _on_voice_switch(self, old: Optional[str], new: Optional[str]) -> None:
+        """
+        Start the model afresh for a new voice at the next tick; keep the head where it is.
+
+        The model's streaming state (the speaker's pitch statistics, its timers) belongs to the
+        previous voice, so it is reset; the pose shaper is not, so the speed limit holds across
+        the switch and the head never jumps.
+        """
+        if old is not None:
+            self._voice_switch.set()
+        self.get_logger().info(f'following voice {new!r} (was {old!r})')
+
+    @_while_active('_audio_lock')
+    def _on_robot_audio(self, msg: AudioMessage) -> None:
+        error = push_audio(self.listener.robot_audio_input, msg)
+        if error:
+            self.get_logger().error(f'robot_audio: {error}', throttle_duration_sec=5.0)
+
+    @_while_active('_audio_lock')
+    def _on_robot_audio_info(self, msg: INFO_TYPE) -> None:
+        fmt = info_format(msg, self.listener.settings.input.sample_format)
+        error = self.listener.robot_audio_input.set_format(fmt)
+        if error:
+            self.get_logger().error(f'robot_audio_info {describe_format(fmt)}: {error}')
+
     @_while_active('_tick_lock')
     def _on_tick(self) -> None:
+        if self._voice_switch.is_set():
+            self._voice_switch.clear()
+            self.engine.model.reset()
         seen = self.engine.nonfinite_frames
         output = self.engine.tick(budget=1.0 / self.engine.config.frame_rate)
         if not seen and self.engine.nonfinite_frames:  # once per activation; diagnostics count
@@ -512,7 +564,19 @@ class ListenerNode(LifecycleNode):
             'ticks over budget': engine.ticks_over_budget,
             'non-finite model frames': engine.nonfinite_frames,
             'callback errors': self.callback_failures.total(),
+            'speaking frames': engine.speaking_frames_stepped,
+            'speaking frames dropped': engine.speaking_frames_dropped,
+            **self._voice_counters(),
         }
+
+    def _voice_counters(self) -> Dict[str, int]:
+        """Return the ros4hri voice counters (zeros when no voices are followed)."""
+        voices = self._voices.snapshot() if self._voices is not None else VoiceInputStats()
+        return {'voice lists': voices.tracked_lists, 'voices added': voices.voices_added,
+                'voices removed': voices.voices_removed,
+                'voice ids refused': voices.rejected_ids, 'voice switches': voices.switches,
+                'voice audio forwarded': voices.forwarded_messages,
+                'voice audio dropped (not followed)': voices.dropped_messages}
 
     def _recent(self, now: float, counters: Dict[str, int]) -> tuple:
         """Return the seconds and the counter increases of the recent diagnostics window."""
@@ -541,7 +605,12 @@ class ListenerNode(LifecycleNode):
         if bad and not self.audio_input.format_error:
             warnings.append(f'bad audio {span}: {self.audio_input.last_error}')
         if message_rate == 0 and not self.audio_input.format_error:
-            warnings.append('no audio arriving')
+            warnings.append('no voice followed' if self.listener.settings.topics.voices
+                            and self._voices is not None and self._voices.followed is None
+                            else 'no audio arriving')
+        if recent['voice ids refused']:
+            warnings.append(f'{recent["voice ids refused"]} voice id(s) refused {span}: they '
+                            'make no valid topic name')
         slow, burst = (recent['dropped frames (inference too slow)'],
                        recent['dropped frames (audio burst)'])
         if slow:
@@ -582,6 +651,12 @@ class ListenerNode(LifecycleNode):
             'model inputs': ', '.join(sorted(engine.model.inputs)),
             'device': self.listener.device,
             'robot speaking': engine.robot_speaking,
+            'speaking model': engine.speaker.name if engine.speaker is not None else 'none',
+            'speaking weight': f'{engine.speaking_weight:.2f}',
+            **({} if self._voices is None else {
+                'followed voice': self._voices.followed or 'none',
+                'tracked voices': ', '.join(sorted(self._voices.voices)) or 'none',
+                'speaking voices': ', '.join(sorted(self._voices.speaking)) or 'none'}),
         }
         status = DiagnosticStatus(
             level=level, name=f'{self.get_name()}: listener', message=summary,
