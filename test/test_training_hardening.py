@@ -312,7 +312,7 @@ def test_interrupted_training_resumes_exactly(corpus, tmp_path, monkeypatch, cap
     batches = len(DialogCrops(data, 64, 32)) // 4
     assert saved_at % batches and steps > batches  # a state saved mid-epoch, and two epochs
     ticks = itertools.count()
-    monkeypatch.setattr(trainer, '_clock', lambda: float(next(ticks)))  # no timing: 1 s a call
+    monkeypatch.setattr(trainer, 'clock', lambda: float(next(ticks)))  # no timing: 1 s a call
 
     def train(name):
         config = _config(cache, tmp_path / name, steps=steps, checkpoint_every=saved_at,
@@ -398,3 +398,29 @@ def test_crop_sizing_reports_padding_and_the_share_the_loss_sees(corpus):
     assert padding > 0.7 and 0.0 < seen < 1.0 - padding
     padding, seen = size_crops['crop_shares'](DialogCrops(data, 64, 32))
     assert padding < 0.05 and 0.0 < seen < 1.0
+
+
+def test_the_active_listener_config_burns_in_its_receptive_field():
+    """Its output at a frame depends on the last burn_in_frames frames only: no more needed."""
+    config = TrainConfig.from_yaml(ROOT / 'config' / 'training' / 'iemocap_active_listener.yaml')
+    torch.manual_seed(0)
+    network = trainer.build_network(config.model_type, config.model).eval()
+    context = config.burn_in_frames
+    x = torch.randn(1, 3 * context, network.config.input_dim)
+    changed = x.clone()
+    changed[:, :context] = torch.randn(1, context, network.config.input_dim)
+    with torch.no_grad():
+        outputs, moved = network(x), network(changed)
+    assert torch.equal(outputs[:, 2 * context:], moved[:, 2 * context:])
+    assert not torch.equal(outputs[:, 2 * context - 1], moved[:, 2 * context - 1])
+
+
+def test_time_config_reads_the_median_step_from_the_log(corpus, tmp_path, monkeypatch):
+    """training/time_config.py times the config's own steps: one clock tick each here."""
+    _, cache = corpus
+    time_config = runpy.run_path(str(ROOT / 'training' / 'time_config.py'))
+    ticks = itertools.count()
+    monkeypatch.setattr(trainer, 'clock', lambda: float(next(ticks)))
+    config = _config(cache, tmp_path / 'unused', steps=6000)
+    assert time_config['seconds_per_step'](config, steps=4, skip=2) == 1.0
+    assert not (tmp_path / 'unused').exists()

@@ -23,6 +23,7 @@ from listener_head_ros.data.feature_cache import prepare_cache
 from listener_head_ros.data.iemocap import IemocapSource
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
 from listener_head_ros.training.config import TrainConfig
+from listener_head_ros.training.interruption import exit_on_interrupt
 from listener_head_ros.training.trainer import cross_validation
 
 # A small GRU-MDN (about 100k parameters) is plenty for the planted behaviour and trains at
@@ -94,4 +95,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(exit_on_interrupt('run_synthetic.py', main))

@@ -12,9 +12,9 @@ listening window and tail; batched, through the node's streaming path and for th
 pose; the floor ratio on synthetic corpora, see docs/metrics.md) in ``metrics.json`` there,
 and every fold's and the overall ones in ``<out>/results.json``. Re-running the same command
 resumes; Ctrl-C (or SIGTERM) saves the state after the step in progress and prints that
-command. A run is continued only with the settings it trained with: other steps, learning rate
-or model (any but those of _ANY_ON_RERUN in training/config.py) are refused. ``--folds``
-trains no final model unless ``--final-model`` is given.
+command. A run continues only with the settings it trained with: other steps, learning rate,
+model, crops or data are refused (change freely only where it logs, saves, scores and runs, or
+which folds). ``--folds`` trains no final model unless ``--final-model`` is given.
 """
 
 import argparse

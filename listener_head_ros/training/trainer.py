@@ -14,6 +14,15 @@ cross-validation figure), through the node's streaming path, and for the neutral
 the floor ratio where the corpus ships floors.  Under ``torchrun`` each process trains on its
 share of every batch (:class:`DistributedSampler` + :class:`DistributedDataParallel`); rank 0
 logs, saves and scores.
+
+A run is safe to stop and resume: every ``checkpoint_every`` steps, and after the step in
+progress on SIGINT or SIGTERM (:mod:`~listener_head_ros.training.interruption`), the training
+state is saved with every RNG (:mod:`~listener_head_ros.training.resume`), so that re-running
+the same command continues exactly as if it had never stopped, and log.csv goes on from the
+saved step with its clock.  A run directory continues only under the settings it trained with
+(:meth:`TrainConfig.training_changes`): any other is refused.  A loss that is not finite or
+exceeds the first step's by :data:`DIVERGENCE_FACTOR` stops training with
+:class:`TrainingDiverged` before the step is applied, and nothing more is saved.
 """
 
 from __future__ import annotations
@@ -60,7 +69,8 @@ CHECKPOINT_DIR = 'checkpoint'  # inside each fold directory: what the node loads
 CONFIG_NAME = 'train_config.yaml'  # in the run's directory: the settings it trains with
 DIVERGENCE_FACTOR = 100.0
 """Training stops when the loss exceeds the first step's by this times max(1, |first|)."""
-_clock = time.monotonic  # the clock of log.csv's seconds column
+clock = time.monotonic
+"""The clock of log.csv's ``seconds`` column (training/time_config.py reads CPU time)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,7 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     bar = tqdm(total=config.steps, initial=done.step, desc=fold_dir.name,
                disable=not run.is_main, dynamic_ncols=True)
     step, epoch, skip, first_loss = done.step, done.epoch, done.batch, done.first_loss
-    start = _clock() - done.seconds
+    start = clock() - done.seconds
     with stop_requests() as stop:
         while step < config.steps:
             sampler.set_epoch(epoch)
@@ -188,7 +198,7 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
                 ema.update_parameters(network)
                 step += 1
                 bar.update(1)
-                seconds = round(_clock() - start, 3)
+                seconds = round(clock() - start, 3)
                 if log is not None and (step % config.log_every == 0 or step == config.steps):
                     log.write(step=step, loss=value, lr=learning_rate(config, step - 1),
                               seconds=seconds)
@@ -207,8 +217,11 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     bar.close()
     if run.is_main:
         save_training_state(state_dir, network, ema, optimizer,
-                            Progress(step, epoch, 0, round(_clock() - start, 3), first_loss),
+                            Progress(step, epoch, 0, round(clock() - start, 3), first_loss),
                             run.device)
+    if stop.signal_number:  # it came after the last step
+        raise TrainingInterrupted(stop.signal_number, fold_dir.name, step, config.steps,
+                                  state_dir)
     return ema.module
 
 
