@@ -53,6 +53,16 @@ def cycle(index: int, log: Path) -> dict:
     pid = os.fork()
     if pid == 0:
         _child(log)
+    try:
+        return _stop(index, pid, log)
+    except BaseException:  # no graph is left running on the DDS domain, whatever went wrong
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+
+
+def _stop(index: int, pid: int, log: Path) -> dict:
+    """Interrupt the graph process ``pid`` while it starts or once active; return the outcome."""
     early = index % 5 == 4  # one cycle in five is interrupted while it starts
     if early:  # (not at once: a signal in the instant after fork is lost with the fork's state)
         time.sleep(0.02 + 0.05 * (index % 7))
