@@ -732,7 +732,7 @@ def test_an_exception_in_a_callback_is_counted_reported_and_survived(
 
 @pytest.mark.parametrize('rate', [1, 4294967295])
 def test_an_absurd_sample_rate_is_refused_and_the_node_keeps_running(rclpy_context, rate):
-    """AudioInfo at 1 Hz or 2^32-1 Hz is refused (ERROR on diagnostics); memory stays bounded."""
+    """An AudioInfo at 1 Hz or 2^32-1 Hz is refused (ERROR on diagnostics), memory bounded."""
     with listener(rclpy_context) as harness:
         recorder = harness.recorder
         recorder.info.publish(AudioInfo(**info(rate=rate)))
