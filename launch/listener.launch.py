@@ -36,9 +36,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace for both nodes and their topics.'),
         DeclareLaunchArgument('audio_topic', default_value='/audio/audio',
-                              description='audio_common_msgs/AudioData input topic.'),
+                              description='Audio input topic: audio_common_msgs/AudioData '
+                                          '(ros-drivers) or AudioStamped (mgonzs13).'),
         DeclareLaunchArgument('audio_info_topic', default_value='/audio/audio_info',
-                              description='audio_common_msgs/AudioInfo input topic.'),
+                              description='audio_common_msgs/AudioInfo input topic '
+                                          '(ros-drivers; unused with mgonzs13).'),
         DeclareLaunchArgument('robot_profile', default_value='generic_3dof',
                               description='Head profile: a name under config/robots/ or a path.'),
         DeclareLaunchArgument('params_file',
