@@ -16,15 +16,19 @@ from listener_head_ros.audio.pcm import parse_channel_mix
 from listener_head_ros.audio.stream_input import AudioStreamInput
 from listener_head_ros.engine import ListenerEngine
 from listener_head_ros.models.base import AUDIO, INPUTS, ROBOT_SPEAKING, StreamingListenerModel
-from listener_head_ros.models.checkpoint import EMBEDDED_MODEL, load_listener_model
+from listener_head_ros.models.checkpoint import (
+    checkpoint_role, EMBEDDED_MODEL, load_listener_model)
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.speaking import ProsodicSpeaker
+from listener_head_ros.roles import LISTENING, SPEAKING
 from listener_head_ros.schema import SettingsError
 from listener_head_ros.settings import ListenerSettings
 
 HOP_ROUNDING = 0.01  # a whole-sample hop makes the model's frame rate differ a little
 OFFLINE_INPUTS = frozenset({AUDIO, ROBOT_SPEAKING})
 """What offline evaluation of a bag supplies to a model."""
+ROLE_SETTINGS = {LISTENING: 'model', SPEAKING: 'speaking_model'}
+"""The setting that runs a checkpoint of each role (:mod:`listener_head_ros.roles`)."""
 
 
 @dataclass
@@ -66,6 +70,15 @@ def check_inputs(model: StreamingListenerModel, available: AbstractSet[str]) -> 
                             f'{", ".join(sorted(available))})')
 
 
+def check_role(checkpoint: str, role: str) -> None:
+    """Raise SettingsError unless ``checkpoint`` was trained for ``role``."""
+    trained = checkpoint_role(checkpoint)
+    if trained != role:
+        raise SettingsError(f'{ROLE_SETTINGS[role]}: checkpoint {checkpoint} is a {trained} '
+                            f'model; set it as {ROLE_SETTINGS[trained]}, not as '
+                            f'{ROLE_SETTINGS[role]}')
+
+
 def build_listener(settings: ListenerSettings, *,
                    model: Optional[StreamingListenerModel] = None,
                    available_inputs: AbstractSet[str] = OFFLINE_INPUTS) -> Listener:
@@ -74,13 +87,16 @@ def build_listener(settings: ListenerSettings, *,
 
     ``model`` replaces the one that ``settings.model`` names (a model object already built,
     e.g. by training); ``available_inputs`` are the inputs the caller can feed the model.
-    Raises SettingsError, CheckpointError or ValueError with a message that says what is wrong.
+    A checkpoint runs only in the role it was trained for (:func:`check_role`).  Raises
+    SettingsError, CheckpointError or ValueError with a message that says what is wrong.
     """
     apply_cpu_threads(settings.cpu_threads)
     device, warning = resolve_device(settings.device)
     warnings = [warning] if warning else []
     if model is None:
         prosodic = settings.prosodic if settings.model == EMBEDDED_MODEL else None
+        if prosodic is None:
+            check_role(settings.model, LISTENING)
         model = load_listener_model(settings.model, frame_rate=settings.frame_rate,
                                     device=device, prosodic=prosodic)
     if not math.isclose(model.frame_rate, settings.frame_rate, rel_tol=HOP_ROUNDING):
@@ -90,6 +106,8 @@ def build_listener(settings: ListenerSettings, *,
     audio_input = _audio_input(settings, model)
     speaker = robot_audio_input = None
     if settings.speaking_model:
+        if settings.speaking_model != EMBEDDED_MODEL:
+            check_role(settings.speaking_model, SPEAKING)
         speaker = (ProsodicSpeaker(settings.speaking, frame_rate=settings.frame_rate)
                    if settings.speaking_model == EMBEDDED_MODEL else
                    load_listener_model(settings.speaking_model, frame_rate=settings.frame_rate,

@@ -15,6 +15,7 @@ from listener_head_ros.data.feature_cache import prepare_cache
 from listener_head_ros.data.iemocap import (
     DEFAULT_SPEAKER_CHANNEL, IemocapConfig, IemocapSource, SESSIONS, SPEAKER_CHANNELS)
 from listener_head_ros.data.windows import DEFAULT_TAIL_SECONDS
+from listener_head_ros.roles import LISTENING, ROLES
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -23,9 +24,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--iemocap-root', type=Path, required=True,
                         help='IEMOCAP_full_release (or its parent folder)')
     parser.add_argument('--cache', type=Path, required=True, help='output cache folder')
+    parser.add_argument('--role', choices=ROLES, default=LISTENING,
+                        help="'listener': the interlocutor's speech in, the marker wearer's "
+                             "head out (the node's model); 'speaker': the wearer's own speech "
+                             "in, its own head out (the node's speaking_model) (default "
+                             f'{LISTENING})')
     parser.add_argument('--speaker-channel', choices=SPEAKER_CHANNELS,
                         default=DEFAULT_SPEAKER_CHANNEL,
-                        help=f"audio channel: 'speaker' (the interlocutor's channel, female "
+                        help=f"audio channel: 'speaker' (the heard actor's channel: the "
+                             f"interlocutor's, or the wearer's own with --role speaker; female "
                              f"on --female-channel), 'mix', 'left' or 'right' (default "
                              f"{DEFAULT_SPEAKER_CHANNEL}, as training/make_bag.py)")
     parser.add_argument('--female-channel', choices=('left', 'right'), default='left')
@@ -38,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--force', action='store_true', help='rebuild even if up to date')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     args = parser.parse_args(argv)
-    config = IemocapConfig(speaker_channel=args.speaker_channel,
+    config = IemocapConfig(role=args.role, speaker_channel=args.speaker_channel,
                            female_channel=args.female_channel, max_gap_seconds=args.max_gap,
                            tail_seconds=args.tail_seconds)
     try:

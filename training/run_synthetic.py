@@ -12,6 +12,11 @@ their targets: the listening-window MAE within 1.2x its Bayes floor, the pitch M
 windows' tails below half the neutral pose's, and each fold's figure through the node's
 streaming path within 5 % of its cross-validation figure.  Running it again with another
 ``--listener-params`` file only re-scores the trained folds (training resumes at its end).
+
+``--role speaker`` trains a speaking model instead, from the marker wearer's own turns: own
+channel in, own head out, where the corpus plants a loudness-scaled nod after each of the
+wearer's own phrase onsets and a tilt after each phrase end; its target is the MAE over the
+wearer's own utterances and over their windows within 1.15x the floor.
 """
 
 import argparse
@@ -20,8 +25,9 @@ from pathlib import Path
 import sys
 
 from listener_head_ros.data.feature_cache import prepare_cache
-from listener_head_ros.data.iemocap import IemocapSource
+from listener_head_ros.data.iemocap import IemocapConfig, IemocapSource
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
+from listener_head_ros.roles import LISTENING, ROLES
 from listener_head_ros.training.config import TrainConfig
 from listener_head_ros.training.interruption import exit_on_interrupt
 from listener_head_ros.training.trainer import cross_validation
@@ -32,6 +38,16 @@ SMALL_GRU = {'hidden_size': 128, 'num_layers': 1, 'conv_channels': 64, 'dropout'
 WINDOW_OVER_FLOOR = 1.2
 TAIL_PITCH_OVER_NEUTRAL = 0.5
 STREAMING_GAP = 0.05
+SPEAKING_OVER_FLOOR = 1.15
+
+
+def speaking_targets(results: dict) -> dict:
+    """Return a speaking run's figures and whether its MAE is within 1.15x the floor."""
+    overall = results['cross_validation']
+    ratios = overall['floor_ratio']['head']
+    return {'figures_deg': overall['figures'], 'floor_ratio': ratios,
+            **{f'{figure}_within_{SPEAKING_OVER_FLOOR}x_floor':
+               ratios[figure] <= SPEAKING_OVER_FLOOR for figure in ('protocol', 'window')}}
 
 
 def targets(results: dict) -> dict:
@@ -71,6 +87,9 @@ def main() -> int:
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--folds', type=int, nargs='+', default=[])
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--role', choices=ROLES, default=LISTENING,
+                        help="'listener' (the interlocutor's turns) or 'speaker' (the wearer's "
+                             'own turns: a speaking model)')
     parser.add_argument('--listener-params', default='',
                         help="the node's parameter file for the streaming figure "
                              '(default config/listener.yaml)')
@@ -79,8 +98,10 @@ def main() -> int:
         dialogs_per_session=args.dialogs_per_session, turns_per_dialog=args.turns_per_dialog),
         seed=args.seed)
     print(f'synthetic corpus: Bayes floor {corpus.floor_mae_deg:.3f} deg, neutral pose '
-          + ', '.join(f'{k} {v:.3f}' for k, v in corpus.neutral_mae_deg.items()) + ' deg')
-    prepare_cache(IemocapSource(corpus.root), args.out / 'cache')
+          + ', '.join(f'{k} {v:.3f}' for k, v in corpus.neutral_mae(args.role).items())
+          + f' deg ({args.role} role)')
+    prepare_cache(IemocapSource(corpus.root, IemocapConfig(role=args.role)),
+                  args.out / 'cache')
     config = TrainConfig(cache_dir=str(args.out / 'cache'), out_dir=str(args.out / 'run'),
                          model_type=args.model_type, model=args.model_config,
                          crop_frames=args.crop_frames, burn_in_frames=args.burn_in_frames,
@@ -88,7 +109,8 @@ def main() -> int:
                          folds=tuple(args.folds), seed=args.seed,
                          warmup_steps=min(100, args.steps // 10), checkpoint_every=args.steps,
                          listener_params=args.listener_params)
-    summary = targets(cross_validation(config))
+    results = cross_validation(config)
+    summary = targets(results) if args.role == LISTENING else speaking_targets(results)
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return 0

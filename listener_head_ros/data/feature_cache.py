@@ -4,9 +4,10 @@ On-disk feature cache of dialog streams: a JSON index plus safetensors shards.
 Layout of ``<cache>/`` (format ``listener_head_ros.feature_cache`` version 2, described in
 ``docs/data_format.md``)::
 
-    index.json              format, version, the source's identity, feature settings, target
-                            streams, split scheme, reference floors, shard list, one entry per
-                            dialog (group, frames, turns, segments) and the source's report
+    index.json              format, version, the source's identity and role, feature
+                            settings, target streams, split scheme, reference floors, shard
+                            list, one entry per dialog (group, frames, turns, segments)
+                            and the source's report
     shard-00000.safetensors dialogs concatenated along the frame axis (N frames):
                             log_mel (N, n_mels), energy_db, f0_hz, voicing (N,) float32;
                             target/<stream> (N, dim) float32 and valid/<stream> (N,) bool for
@@ -37,6 +38,7 @@ from tqdm import tqdm
 from listener_head_ros.data.source import (
     DialogSource, DialogStream, Segment, SplitScheme, Turn)
 from listener_head_ros.features import extract_features, FeatureBatch, FeatureConfig
+from listener_head_ros.roles import check_role, LISTENING
 from listener_head_ros.streams import get_stream
 
 FORMAT_NAME = 'listener_head_ros.feature_cache'
@@ -136,6 +138,8 @@ class FeatureCache:
             self.feature_config = FeatureConfig(**index['features'])
             self.targets: Tuple[str, ...] = tuple(index['streams'])
             self.split = SplitScheme.from_dict(index['split'])
+            # a cache written before roles were recorded is a listener's
+            self.role = check_role(index.get('role', LISTENING), f'{INDEX_FILE} role')
             self.floors: Optional[Dict[str, Any]] = index.get('floors')
             self.report: Dict[str, Any] = index['report']
             self.summary: str = index['summary']
@@ -319,6 +323,7 @@ def prepare_cache(source: DialogSource, cache_dir: Path, shard_frames: int = 200
     writer.flush(final=True)
     index = {
         'format': FORMAT_NAME, 'version': FORMAT_VERSION, 'source': identity,
+        'role': source.role,
         'features': asdict(config), 'frame_rate_hz': config.sample_rate / config.hop_length,
         'streams': {name: {'channels': list(get_stream(name).channels),
                            'units': get_stream(name).units} for name in source.targets},

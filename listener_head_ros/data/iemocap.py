@@ -59,8 +59,18 @@ frame inside its utterance is left out of the figures whole, as the Active Liste
 drops it (reasons ``'nan_gap'``/``'outside_mocap'``); its window's valid frames still train.
 Every segment left out is counted in :attr:`SessionStats.dropped` by reason.
 
-Reference floors.  A corpus may ship ``<release>/`` :data:`FLOORS_FILE` (the synthetic
-generator writes one); :meth:`IemocapSource.floors` passes it on.
+Roles.  :attr:`IemocapConfig.role` (:mod:`listener_head_ros.roles`) says whose turns a
+stream follows.  ``'listener'`` (the default) is all of the above: the interlocutor's channel
+in, the wearer's head out, one segment per interlocutor utterance.  ``'speaker'`` trains a
+speaking model: the wearer's *own* channel in (``speaker_channel='speaker'`` picks the
+wearer's channel; ``'mix'``/``'left'``/``'right'`` as above), the wearer's head out, one
+segment per utterance of the wearer's own (its window: the utterance and the pause after it,
+up to the next turn); ``missing_*`` then counts the wearer's utterances.  The role is part of
+the source's identity (:meth:`IemocapSource.describe`), of the feature cache's index and of
+the checkpoints trained on it.
+
+Reference floors.  A corpus may ship ``<release>/`` :data:`FLOORS_FILES` ``[role]`` (the
+synthetic generator writes both); :meth:`IemocapSource.floors` passes on its role's.
 """
 
 from __future__ import annotations
@@ -80,6 +90,7 @@ from listener_head_ros.data.source import (
 from listener_head_ros.data.windows import (
     DEFAULT_TAIL_SECONDS, listening_segments, segment_masks)
 from listener_head_ros.features import FeatureConfig
+from listener_head_ros.roles import check_role, LISTENING, SPEAKING
 from listener_head_ros.streams import HEAD
 
 SESSIONS: Tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -90,7 +101,9 @@ SPEAKER_CHANNELS: Tuple[str, ...] = ('speaker', 'mix', 'left', 'right')
 DEFAULT_SPEAKER_CHANNEL = 'speaker'  # the interlocutor's channel: training and bags alike
 DROP_REASONS: Tuple[str, ...] = (
     'missing_wav', 'missing_mocap', 'outside_audio', 'outside_mocap', 'nan_gap', 'too_short')
-FLOORS_FILE = 'reference_floors.json'
+FLOORS_FILE = 'reference_floors.json'  # the listening role's floors
+FLOORS_FILES: Dict[str, str] = {LISTENING: FLOORS_FILE,
+                                SPEAKING: 'reference_floors_speaking.json'}
 
 _DIALOG_RE = re.compile(r'^Ses(?P<session>\d{2})(?P<wearer>[FM])_\S+$')
 _UTTERANCE_RE = re.compile(
@@ -108,6 +121,7 @@ class IemocapConfig:
     """How listener samples are cut from the release (see the module docstring)."""
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    role: str = LISTENING  # listener: the interlocutor's turns; speaker: the wearer's own
     speaker_channel: str = DEFAULT_SPEAKER_CHANNEL  # 'speaker' | 'mix' | 'left' | 'right'
     female_channel: str = 'left'  # the female actor's channel for speaker_channel='speaker'
     max_gap_seconds: float = 0.25  # longest mocap gap that is interpolated
@@ -117,6 +131,7 @@ class IemocapConfig:
     mocap_fps: float = MOCAP_FPS
 
     def __post_init__(self) -> None:
+        check_role(self.role, 'role')
         if self.speaker_channel not in SPEAKER_CHANNELS:
             raise ValueError(f'speaker_channel must be one of {SPEAKER_CHANNELS}, '
                              f'not {self.speaker_channel!r}')
@@ -480,24 +495,26 @@ def _stream_and_head(dialog: DialogFiles, config: IemocapConfig,
     stats.skipped_lines += skipped
     emotions = parse_emo_evaluation(dialog.emo_evaluation) if dialog.emo_evaluation else {}
     turns = _turns(utterances, dialog.wearer, emotions)
+    followed = INTERLOCUTOR if config.role == LISTENING else LISTENER
     missing = 'missing_wav' if dialog.wav is None else (
         'missing_mocap' if dialog.mocap is None else '')
     if missing:
-        listened = sum(t.role == INTERLOCUTOR for t in turns)
-        if listened:
-            _count(stats, missing, listened)
+        counted = sum(t.role == followed for t in turns)
+        if counted:
+            _count(stats, missing, counted)
         return None, None
     fcfg = config.features
     sr, hop = fcfg.sample_rate, fcfg.hop_length
     interlocutor = 'M' if dialog.wearer == 'F' else 'F'
+    heard = interlocutor if config.role == LISTENING else dialog.wearer
     wav = _read_wav(dialog.wav, sr)
     n_frames = wav.shape[0] // hop
-    audio = np.ascontiguousarray(_channel(wav[:n_frames * hop], interlocutor, config),
+    audio = np.ascontiguousarray(_channel(wav[:n_frames * hop], heard, config),
                                  dtype=np.float32)
     track = HeadTrack(*read_mocap_head(dialog.mocap), config)
     head = track.sample(hop * np.arange(1, n_frames + 1) / sr)
     segments = listening_segments(turns, n_frames, sr, hop, config.tail_seconds,
-                                  config.min_seconds)
+                                  config.min_seconds, followed)
     for i, seg in enumerate(segments):
         if not seg.excluded and head.outside[seg.utterance].any():
             segments[i] = replace(seg, excluded='outside_mocap')
@@ -521,7 +538,7 @@ def _stream_and_head(dialog: DialogFiles, config: IemocapConfig,
         hop_length=hop, targets={HEAD.name: head.head}, valid={HEAD.name: head.valid},
         utterance=utterance, window=window, segments=segments, turns=turns,
         meta={'session': dialog.session, 'listener': dialog.wearer,
-              'interlocutor': interlocutor}), head
+              'interlocutor': interlocutor, 'role': config.role}), head
 
 
 def listener_samples(stream: DialogStream, interpolated: Optional[np.ndarray] = None
@@ -596,6 +613,11 @@ class IemocapSource(DialogSource):
         return (HEAD.name,)
 
     @property
+    def role(self) -> str:
+        """Return the role of :attr:`config`: whose turns the streams follow."""
+        return self.config.role
+
+    @property
     def split(self) -> SplitScheme:
         """Return leave-one-session-out over the selected sessions."""
         return SplitScheme(LEAVE_ONE_GROUP_OUT, tuple(str(s) for s in self.sessions))
@@ -629,6 +651,6 @@ class IemocapSource(DialogSource):
         return self.preparation.format_table()
 
     def floors(self) -> Optional[Dict[str, Any]]:
-        """Return the contents of the release folder's :data:`FLOORS_FILE`, if any."""
-        path = self.root / FLOORS_FILE
+        """Return the contents of the release folder's floors file of the role, if any."""
+        path = self.root / FLOORS_FILES[self.config.role]
         return json.loads(path.read_text(encoding='utf-8')) if path.is_file() else None

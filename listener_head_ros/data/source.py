@@ -16,9 +16,11 @@ see corpora the same way: a :class:`DialogSource` yields one :class:`DialogStrea
 - ``group``: the unit of the split: the IEMOCAP session, or ``'train'``/``'val'``/``'test'``
   for a corpus that ships a fixed split.
 
-The source declares its :class:`SplitScheme`: leave-one-group-out (IEMOCAP's sessions) or a
-fixed train/val/test split.  :class:`DialogSource` is what the feature cache consumes; it
-never needs to know which corpus is behind it.
+A source declares the :attr:`DialogSource.role` its streams train (listening unless it
+says otherwise; a speaking source's audio is the listener's own speech and its segments the
+listener's own utterances), and its :class:`SplitScheme`: leave-one-group-out (IEMOCAP's
+sessions) or a fixed train/val/test split.  :class:`DialogSource` is what the feature cache
+consumes; it never needs to know which corpus is behind it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from listener_head_ros.features import FeatureConfig
+from listener_head_ros.roles import LISTENING
 from listener_head_ros.streams import get_stream
 
 INTERLOCUTOR = 'interlocutor'  # Turn.role: the actor the listener listens to
@@ -205,6 +208,11 @@ class DialogSource(abc.ABC):
     @abc.abstractmethod
     def targets(self) -> Tuple[str, ...]:
         """Return the names of the target streams every dialog carries."""
+
+    @property
+    def role(self) -> str:
+        """Return the role the streams train (:mod:`listener_head_ros.roles`): listening."""
+        return LISTENING
 
     @property
     @abc.abstractmethod

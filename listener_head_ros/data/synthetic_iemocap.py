@@ -1,13 +1,15 @@
 """
-Synthetic IEMOCAP: the exact release layout and file formats, with a planted listener response.
+Synthetic IEMOCAP: the release layout and file formats, with planted listening and speaking motion.
 
 :func:`generate_corpus` writes ``OUT/IEMOCAP_full_release/Session{s}/dialog/`` with ``wav/``
 (16 kHz stereo PCM-16, the female actor on the left channel and the male actor on the
 right), ``transcriptions/``, ``EmoEvaluation/`` and ``MOCAP_head/`` (the marker wearer's
 head at 120 fps in degrees, columns ``Frame Time pitch roll yaw tra_x tra_y tra_z``), so
 that :mod:`listener_head_ros.data.iemocap` is exercised as on the real release, plus
-``reference_floors.json`` (:data:`~listener_head_ros.data.iemocap.FLOORS_FILE`: the Bayes
-floor and the neutral pose's MAE of each figure).  Session 5 reproduces the release's naming
+one floors file per role (:data:`~listener_head_ros.data.iemocap.FLOORS_FILES`:
+``reference_floors.json`` for the listening role, ``reference_floors_speaking.json`` for the
+speaking role, each with the Bayes floor and the neutral pose's MAE of each figure of the
+role's segments).  Session 5 reproduces the release's naming
 exception: the male wearer's first scripted dialog is ``Ses05M_script01_1b`` with
 ``MOCAP_head/Ses05M_script01_1.txt``.
 
@@ -44,6 +46,20 @@ rate, started from its stationary law so that its stationary standard deviation 
 ``noise_std_deg[a]``, and the wearer's constant neutral pose (uniform in
 ``+-neutral_range_deg`` per session and actor, recorded in :class:`DialogTruth`).
 
+Planted speaking relation.  During the wearer's *own* turns, the head moves with its own
+speech: each :class:`PlantedResponse` of ``speaking_responses`` follows every one of the
+wearer's own phrase onsets or phrase ends (:data:`SPEAKING_TRIGGERS`; the final phrase's end
+too), scaled by that phrase's loudness (its amplitude level over the loudest level, 0.5..1).
+By default the pitch nods (down 7 degrees at full loudness, 0.6 s) 150 ms after each own
+phrase onset, and roll tilts 3 degrees 100 ms after each own phrase end; the AR(1) noise
+below runs on throughout.  A phrase's level is heard in its first frames and every
+movement's lag plus length fits in the closing silence and the turn gap, so the speaking
+motion is a deterministic function of the wearer's own audio heard so far, and it stays
+inside the wearer's own listening windows (``role='speaker'`` of
+:mod:`listener_head_ros.data.iemocap`); the listening relation's windows never see it.
+Both relations are made of responses with ``f(1 - u) = -f(u)``, so the per-dialog median
+neutral stays unbiased.
+
 Bayes floor.  The model only hears audio, never past head motion, and the noise is
 independent of the audio, so the best causal prediction of frame ``t`` under absolute error
 is the deterministic part plus the conditional median of ``e_t`` given the audio, which is
@@ -51,9 +67,11 @@ is the deterministic part plus the conditional median of ``e_t`` given the audio
 values would help, but the model does not observe them).  The floor is therefore
 ``E|e_t| = sqrt(2 / pi) sigma_a`` per axis, at every frame, so it is the same for each figure
 (:data:`~listener_head_ros.data.windows.FIGURES`: the protocol's utterances, the listening
-windows and their tails).  The parser samples the track at model frame times by linear
-interpolation between mocap rows: at a fraction ``w`` between rows the interpolated noise has
-variance ``sigma^2 (1 - 2 w (1 - w) (1 - phi))``, so the floor at model frames is
+windows and their tails), and the same for either role: the noise is the same at every
+frame, and each role's deterministic part is a function of the audio that role hears.
+The parser samples the track at model frame times by linear interpolation between mocap
+rows: at a fraction ``w`` between rows the interpolated noise has variance
+``sigma^2 (1 - 2 w (1 - w) (1 - phi))``, so the floor at model frames is
 ``sqrt(2 / pi) sigma_a kappa`` with ``kappa`` the mean of ``sqrt(1 - 2 w (1 - w) (1 - phi))``
 over uniform ``w`` (``kappa = 0.9917`` for ``phi = 0.95``).  :func:`bayes_floor_mae_deg`
 returns it per axis and averaged over the three axes (the evaluation protocol's mean of
@@ -61,8 +79,8 @@ per-axis MAEs); with the defaults it is 0.475 degrees.  Two effects are left out
 under 1 %: the per-dialog median neutral that the parser subtracts differs from the true
 neutral by a small noise-driven offset (every response satisfies ``f(1 - u) = -f(u)``, so it
 adds as many samples above the neutral as below it and does not bias the median), and NaN
-gaps are bridged by straight lines.  :attr:`SyntheticCorpus.neutral_mae_deg` holds the
-measured MAE of always predicting the neutral pose, per figure: the baseline to beat.
+gaps are bridged by straight lines.  :meth:`SyntheticCorpus.neutral_mae` holds the
+measured MAE of always predicting the neutral pose, per role and figure: the baseline to beat.
 """
 
 from __future__ import annotations
@@ -78,10 +96,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from listener_head_ros.data.iemocap import FLOORS_FILE, MOCAP_ALIASES, SESSIONS
+from listener_head_ros.data.iemocap import FLOORS_FILES, MOCAP_ALIASES, SESSIONS
 from listener_head_ros.data.source import INTERLOCUTOR, LISTENER, Turn
 from listener_head_ros.data.windows import (
     DEFAULT_TAIL_SECONDS, FIGURES, figure_frames, listening_segments)
+from listener_head_ros.roles import LISTENING, ROLES, SPEAKING
 
 EMOTIONS = ('neu', 'hap', 'sad', 'ang', 'fru', 'exc', 'sur', 'xxx')
 _EMOTION_NAMES = {'neu': 'Neutral', 'hap': 'Happiness', 'sad': 'Sadness', 'ang': 'Anger',
@@ -91,6 +110,9 @@ _CHANNEL = {'F': 0, 'M': 1}  # female left, male right
 _N_HARMONICS = 12
 _START_HOPS = 8  # utterances start on this grid of hops: 8 * 533 / 16000 s has 4 decimals
 TRIGGERS = ('phrase_end', 'phrase_onset', 'utterance_end')
+SPEAKING_TRIGGERS = ('phrase_end', 'phrase_onset')  # of the wearer's own phrases, every one
+_LOUDEST = 0.3  # the loudest phrase level of _phrase_audio: a speaking response's full scale
+_FOLLOWED = {LISTENING: INTERLOCUTOR, SPEAKING: LISTENER}  # role -> the turns it segments
 
 
 _RESPONSE_PEAK = 3.0 * math.sqrt(3.0) / 8.0  # max of sin(pi u)^2 sin(2 pi u) on [0, 1]
@@ -126,6 +148,10 @@ DEFAULT_RESPONSES: Tuple[PlantedResponse, ...] = (
     PlantedResponse('yaw', 'phrase_onset', 0.2, 1.2, 5.0),
     PlantedResponse('pitch', 'utterance_end', 0.1, 0.8, -6.0),  # the post-utterance nod
 )
+DEFAULT_SPEAKING_RESPONSES: Tuple[PlantedResponse, ...] = (
+    PlantedResponse('pitch', 'phrase_onset', 0.15, 0.6, -7.0),  # a beat nod, loudness-scaled
+    PlantedResponse('roll', 'phrase_end', 0.1, 0.5, 3.0),
+)
 _AXES = ('roll', 'pitch', 'yaw')
 
 
@@ -152,6 +178,7 @@ class SyntheticConfig:
     final_f0_ratio: float = 0.72  # an utterance's last syllable falls to this x base f0
     continuation_f0_ratio: float = 1.2  # other phrases' last syllables rise to this
     responses: Tuple[PlantedResponse, ...] = DEFAULT_RESPONSES
+    speaking_responses: Tuple[PlantedResponse, ...] = DEFAULT_SPEAKING_RESPONSES  # own turns
     noise_std_deg: Tuple[float, float, float] = (0.6, 0.6, 0.6)  # roll, pitch, yaw
     noise_phi: float = 0.95  # AR(1) coefficient per mocap row
     neutral_range_deg: float = 5.0
@@ -170,6 +197,13 @@ class SyntheticConfig:
                     and self.turn_gap_seconds[0] < r.lag_seconds + r.seconds):
                 raise ValueError('turn_gap_seconds must hold every utterance_end response '
                                  '(lag + seconds)')
+        for r in self.speaking_responses:
+            if r.axis not in _AXES or r.trigger not in SPEAKING_TRIGGERS:
+                raise ValueError(f'bad planted speaking response {r}')
+            if r.lag_seconds + r.seconds > (self.closing_silence_seconds
+                                            + self.turn_gap_seconds[0]):
+                raise ValueError('closing_silence_seconds + turn_gap_seconds must hold every '
+                                 'speaking response (lag + seconds)')
         if not 0.0 <= self.noise_phi < 1.0:
             raise ValueError('noise_phi must lie in [0, 1)')
         if self.dialogs_per_session < 1 or self.turns_per_dialog < 1:
@@ -186,6 +220,7 @@ class TruthUtterance:
     end: float  # exact (the transcription rounds it to 4 decimals)
     phrase_onsets: Tuple[float, ...]
     phrase_ends: Tuple[float, ...]
+    phrase_levels: Tuple[float, ...]  # each phrase's loudness (its amplitude scale)
 
 
 @dataclass
@@ -200,10 +235,11 @@ class DialogTruth:
     neutral_deg: np.ndarray  # (3,) roll, pitch, yaw
     utterances: List[TruthUtterance]
     responses: Tuple[PlantedResponse, ...]
+    speaking_responses: Tuple[PlantedResponse, ...]
     gaps: List[Tuple[int, int]] = field(default_factory=list)  # NaN runs: (first row, rows)
     skipped_lines: int = 0  # odd transcription lines written
-    neutral_mae_deg: Dict[str, List[float]] = field(default_factory=dict)  # figure -> per
-    # listener utterance (non-empty tails only)
+    neutral_mae_deg: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)  # role
+    # -> figure -> per segment of the role (non-empty tails only)
 
     def listener_utterances(self) -> List[TruthUtterance]:
         """Return the utterances of the other actor (the listener samples)."""
@@ -217,6 +253,13 @@ class DialogTruth:
             return np.array([t for u in self.listener_utterances() for t in u.phrase_ends[:-1]])
         return np.array([t for u in self.listener_utterances() for t in u.phrase_onsets])
 
+    def own_triggers(self, trigger: str) -> Tuple[np.ndarray, np.ndarray]:
+        """Return the times of the wearer's own phrase events and their loudness scales."""
+        own = [u for u in self.utterances if u.speaker == self.wearer]
+        times = [u.phrase_ends if trigger == 'phrase_end' else u.phrase_onsets for u in own]
+        return (np.array([t for ts in times for t in ts]),
+                np.array([v / _LOUDEST for u in own for v in u.phrase_levels]))
+
     def turns(self) -> List[Turn]:
         """Return the utterances as the parser reads them from the transcription."""
         return [Turn(u.utterance_id, u.speaker, LISTENER if u.speaker == self.wearer
@@ -227,11 +270,14 @@ class DialogTruth:
         """Return the planted ``(n, 3)`` roll/pitch/yaw (neutral included unless relative)."""
         t = np.asarray(times, dtype=np.float64)
         out = np.zeros((t.size, 3)) if relative else np.tile(self.neutral_deg, (t.size, 1))
-        for r in self.responses:
-            for event in self.triggers(r.trigger):
+        events = ([(r, self.triggers(r.trigger), np.ones(len(self.triggers(r.trigger))))
+                   for r in self.responses]
+                  + [(r, *self.own_triggers(r.trigger)) for r in self.speaking_responses])
+        for r, times_of, scales in events:
+            for event, scale in zip(times_of, scales):
                 tau = t - (event + r.lag_seconds)
                 inside = (tau > 0.0) & (tau < r.seconds)
-                out[inside, _AXES.index(r.axis)] += r.shape(tau[inside])
+                out[inside, _AXES.index(r.axis)] += scale * r.shape(tau[inside])
         return out
 
 
@@ -248,18 +294,22 @@ class SyntheticCorpus:
 
     @property
     def neutral_mae_deg(self) -> Dict[str, float]:
-        """Return the MAE of predicting the neutral pose per figure (means over utterances)."""
+        """Return the listening role's :meth:`neutral_mae`."""
+        return self.neutral_mae(LISTENING)
+
+    def neutral_mae(self, role: str) -> Dict[str, float]:
+        """Return the MAE of predicting the neutral pose per figure of ``role``'s segments."""
         return {figure: float(np.mean([m for d in self.dialogs
-                                       for m in d.neutral_mae_deg[figure]]))
+                                       for m in d.neutral_mae_deg[role][figure]]))
                 for figure in FIGURES}
 
-    def reference_floors(self) -> Dict[str, Any]:
-        """Return what :data:`FLOORS_FILE` holds: per stream and figure, floors in degrees."""
+    def reference_floors(self, role: str = LISTENING) -> Dict[str, Any]:
+        """Return what ``FLOORS_FILES[role]`` holds: per stream and figure, in degrees."""
         floor = dict(zip(_AXES, self.floor_per_axis_deg), mean=self.floor_mae_deg)
         head = {'units': 'deg', 'floor': {figure: floor for figure in FIGURES},
-                'neutral_mae': self.neutral_mae_deg}
+                'neutral_mae': self.neutral_mae(role)}
         return {'generator': 'listener_head_ros.data.synthetic_iemocap', 'seed': self.seed,
-                'streams': {'head': head}}
+                'role': role, 'streams': {'head': head}}
 
     def dialog(self, name: str) -> DialogTruth:
         """Return the truth of the dialog named ``name``."""
@@ -314,8 +364,8 @@ def _dialog_names(session: int, count: int) -> List[Tuple[str, str, str]]:
 
 
 def _phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
-                  end_ratio: float, config: SyntheticConfig) -> np.ndarray:
-    """Return one phrase ending at ``end_ratio`` x base f0, a whole number of hops long."""
+                  end_ratio: float, config: SyntheticConfig) -> Tuple[np.ndarray, float]:
+    """Return one phrase ending at ``end_ratio`` x base f0 (whole hops) and its level."""
     sr, hop = config.sample_rate, config.hop_samples
     durations = rng.uniform(*config.syllable_seconds, size=n_syllables)
     n = int(math.ceil(durations.sum() * sr / hop)) * hop
@@ -343,8 +393,8 @@ def _phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
     fade = 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp) / ramp)
     envelope[:ramp] *= fade
     envelope[n - ramp:] *= fade[::-1]
-    level = rng.uniform(0.15, 0.3)
-    return level * envelope * (source + 0.05 * rng.standard_normal(n))
+    level = rng.uniform(0.15, _LOUDEST)
+    return level * envelope * (source + 0.05 * rng.standard_normal(n)), level
 
 
 def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_name: str,
@@ -360,23 +410,25 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
         s0 = int(math.ceil(t * sr / grid)) * grid  # never shortens the gap before it
         start = s0 / sr
         cursor = s0 + int(round(cfg.lead_seconds * sr / hop)) * hop
-        onsets, ends = [], []
+        onsets, ends, levels = [], [], []
         phrases = int(rng.integers(cfg.phrases_per_turn[0], cfg.phrases_per_turn[1] + 1))
         for p in range(phrases):
             if p:
                 cursor += int(round(rng.uniform(*cfg.pause_seconds) * sr / hop)) * hop
             end_ratio = cfg.final_f0_ratio if p == phrases - 1 else cfg.continuation_f0_ratio
-            audio = _phrase_audio(rng, int(rng.integers(
+            audio, level = _phrase_audio(rng, int(rng.integers(
                 cfg.syllables_per_phrase[0], cfg.syllables_per_phrase[1] + 1)),
                 base_f0[speaker], end_ratio, cfg)
             pieces.append((cursor, _CHANNEL[speaker], audio))
             onsets.append(cursor / sr)
+            levels.append(level)
             cursor += audio.size
             ends.append(cursor / sr)
         end = cursor / sr + cfg.closing_silence_seconds
         uid = f'{name}_{speaker}{counters[speaker]:03d}'
         counters[speaker] += 1
-        utterances.append(TruthUtterance(uid, speaker, start, end, tuple(onsets), tuple(ends)))
+        utterances.append(TruthUtterance(uid, speaker, start, end, tuple(onsets), tuple(ends),
+                                         tuple(levels)))
         t = end + rng.uniform(*cfg.turn_gap_seconds)
         if rng.uniform() >= cfg.same_speaker_probability:
             speaker = 'M' if speaker == 'F' else 'F'
@@ -387,7 +439,7 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
     sf.write(str(base / 'wav' / f'{name}.wav'), np.clip(wav, -1.0, 1.0), sr, subtype='PCM_16')
 
     truth = DialogTruth(session, name, mocap_name, wearer, duration, neutral, utterances,
-                        cfg.responses)
+                        cfg.responses, cfg.speaking_responses)
     times = np.arange(int(duration * cfg.mocap_fps) + 1) / cfg.mocap_fps
     head = truth.deterministic_deg(times) + np.stack(
         [ar1_noise(rng, times.size, cfg.noise_phi, s) for s in cfg.noise_std_deg], axis=1)
@@ -395,11 +447,14 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
     frame_times = hop * np.arange(1, n_frames + 1) / sr
     relative = np.stack([np.interp(frame_times, times, head[:, a] - neutral[a])
                          for a in range(3)], axis=1)
-    segments = listening_segments(truth.turns(), n_frames, sr, hop, cfg.window_tail_seconds)
-    for figure in FIGURES:
-        frames = [relative[figure_frames(seg, figure)] for seg in segments]
-        truth.neutral_mae_deg[figure] = [float(np.abs(f).mean(axis=0).mean())
-                                         for f in frames if len(f)]
+    for role in ROLES:
+        segments = listening_segments(truth.turns(), n_frames, sr, hop,
+                                      cfg.window_tail_seconds, followed=_FOLLOWED[role])
+        truth.neutral_mae_deg[role] = {}
+        for figure in FIGURES:
+            frames = [relative[figure_frames(seg, figure)] for seg in segments]
+            truth.neutral_mae_deg[role][figure] = [float(np.abs(f).mean(axis=0).mean())
+                                                   for f in frames if len(f)]
     truth.gaps = _plant_gaps(rng, truth.listener_utterances(), times, config)
     for row, rows in truth.gaps:
         head[row:row + rows] = np.nan
@@ -482,8 +537,9 @@ def generate_corpus(out_dir: Path, config: Optional[SyntheticConfig] = None,
         for name, mocap_name, wearer in _dialog_names(session, config.dialogs_per_session):
             corpus.dialogs.append(_generate_dialog(
                 rng, session, name, mocap_name, wearer, neutrals[wearer], config, base))
-    (root / FLOORS_FILE).write_text(json.dumps(corpus.reference_floors(), indent=1),
-                                    encoding='utf-8')
+    for role, name in FLOORS_FILES.items():
+        (root / name).write_text(json.dumps(corpus.reference_floors(role), indent=1),
+                                 encoding='utf-8')
     return corpus
 
 
@@ -505,9 +561,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'({seconds / 60.0:.1f} min of listener utterances)')
     axes = ', '.join(f'{a} {v:.3f}' for a, v in zip(_AXES, corpus.floor_per_axis_deg))
     print(f'Bayes-floor MAE: {corpus.floor_mae_deg:.3f} deg (per axis: {axes})')
-    for figure, neutral in corpus.neutral_mae_deg.items():
-        print(f'neutral-pose MAE, {figure}: {neutral:.3f} deg '
-              f'({neutral / corpus.floor_mae_deg:.2f} x the floor)')
+    for role in ROLES:
+        for figure, neutral in corpus.neutral_mae(role).items():
+            print(f'neutral-pose MAE, {role} {figure}: {neutral:.3f} deg '
+                  f'({neutral / corpus.floor_mae_deg:.2f} x the floor)')
     return 0
 
 

@@ -6,7 +6,8 @@ A dialog stream has one model frame per hop of audio; frame ``i`` ends at sample
 A frame lies inside a span ``[start, end]`` (seconds) when its end lies in ``(start, end]``;
 with ``s = round(seconds * sample_rate)`` these are the frames ``s0 // hop .. s1 // hop - 1``.
 
-For every utterance of the interlocutor (the actor the listener listens to) a
+For every utterance of the interlocutor (the actor the listener listens to; for a speaking
+model, of the listener's own utterances: :func:`listening_segments`' ``followed``) a
 :class:`~listener_head_ros.data.source.Segment` holds two spans of frames:
 
 - the **utterance**: the utterance's own span (the Active Listener protocol's listener sample);
@@ -64,15 +65,21 @@ def window_end_time(turn: Turn, turns: Sequence[Turn], tail_seconds: float) -> f
 
 
 def listening_segments(turns: Sequence[Turn], n_frames: int, sample_rate: int, hop: int,
-                       tail_seconds: float = DEFAULT_TAIL_SECONDS, min_seconds: float = 0.0
-                       ) -> List[Segment]:
-    """Return the segments of the interlocutor's turns of one dialog, in turn order."""
+                       tail_seconds: float = DEFAULT_TAIL_SECONDS, min_seconds: float = 0.0,
+                       followed: str = INTERLOCUTOR) -> List[Segment]:
+    """
+    Return the segments of one dialog's turns of role ``followed``, in turn order.
+
+    ``followed`` is the :attr:`~listener_head_ros.data.source.Turn.role` whose utterances
+    are segmented: the interlocutor's (a listening model), or the listener's own (a speaking
+    model, whose windows are its own utterances and the pauses after them).
+    """
     if tail_seconds < 0.0 or min_seconds < 0.0:
         raise ValueError('tail_seconds and min_seconds must be >= 0')
     audio_end = n_frames * hop
     segments = []
     for turn in turns:
-        if turn.role != INTERLOCUTOR:
+        if turn.role != followed:
             continue
         first, stop = frame_span(turn.start, turn.end, sample_rate, hop, n_frames)
         _, window_stop = frame_span(turn.start, window_end_time(turn, turns, tail_seconds),

@@ -1,7 +1,8 @@
 """
 Listener checkpoints: a directory with ``config.json`` and ``model.safetensors``; never pickles.
 
-``config.json`` holds ``{"model_type": ..., "model_config": {...}}`` and the weights live in a
+``config.json`` holds ``{"model_type": ..., "role": ..., "model_config": {...}}`` (``role``:
+:mod:`listener_head_ros.roles`, listening when absent) and the weights live in a
 safetensors file, the only format loaded. A model type is the embedded ``prosodic`` model
 (which needs no checkpoint, but can be saved as one to pin its settings) or an architecture of
 the registry (:mod:`listener_head_ros.models.registry`), built by
@@ -27,6 +28,7 @@ from safetensors.numpy import load_file, save_file
 from listener_head_ros.models.base import StreamingListenerModel
 from listener_head_ros.models.prosodic import ProsodicListener, ProsodicListenerConfig
 from listener_head_ros.models.registry import network_names
+from listener_head_ros.roles import check_role, LISTENING
 from listener_head_ros.schema import closest, from_flat, setting_specs, SettingsError, SettingSpec
 
 CONFIG_NAME = 'config.json'
@@ -57,11 +59,13 @@ def registered_model_types() -> Tuple[str, ...]:
 
 
 def save_checkpoint(directory: Path | str, model_type: str, model_config: Mapping,
-                    tensors: Optional[Mapping[str, np.ndarray]] = None) -> Path:
+                    tensors: Optional[Mapping[str, np.ndarray]] = None,
+                    role: str = LISTENING) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``; return it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = {'model_type': model_type, 'model_config': dict(model_config)}
+    config = {'model_type': model_type, 'role': check_role(role),
+              'model_config': dict(model_config)}
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + '\n')
     save_file({k: np.ascontiguousarray(v) for k, v in (tensors or {}).items()},
               str(directory / WEIGHTS_NAME), metadata={'model_type': model_type})
@@ -71,6 +75,29 @@ def save_checkpoint(directory: Path | str, model_type: str, model_config: Mappin
 def read_checkpoint(directory: Path | str) -> Tuple[str, dict, Dict[str, np.ndarray]]:
     """Return (model_type, model_config, tensors) of a checkpoint; raise CheckpointError."""
     directory = Path(directory)
+    config = _read_config(directory)
+    weights_path = directory / WEIGHTS_NAME
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f'{weights_path} is not a readable safetensors file ({error}); checkpoints are '
+            'never unpickled, so .pt/.pth/.ckpt files must be converted to safetensors'
+        ) from error
+    return config['model_type'], config.get('model_config', {}), tensors
+
+
+def checkpoint_role(directory: Path | str) -> str:
+    """Return the role a checkpoint was trained for (listening if it says none)."""
+    path = Path(directory) / CONFIG_NAME
+    try:
+        return check_role(_read_config(Path(directory)).get('role', LISTENING), f'{path}: role')
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
+
+
+def _read_config(directory: Path) -> dict:
+    """Return the checked ``config.json`` of a checkpoint with both files; raise otherwise."""
     if not directory.is_dir():
         raise CheckpointError(f'checkpoint directory {directory} does not exist')
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
@@ -89,17 +116,9 @@ def read_checkpoint(directory: Path | str) -> Tuple[str, dict, Dict[str, np.ndar
         raise CheckpointError(f'{config_path} nests deeper than {MAX_CONFIG_DEPTH} levels')
     if not isinstance(config, dict) or not isinstance(config.get('model_type'), str):
         raise CheckpointError(f'{config_path} must be an object with a "model_type" string')
-    model_config = config.get('model_config', {})
-    if not isinstance(model_config, dict):
+    if not isinstance(config.get('model_config', {}), dict):
         raise CheckpointError(f'{config_path}: "model_config" must be an object')
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(
-            f'{weights_path} is not a readable safetensors file ({error}); checkpoints are '
-            'never unpickled, so .pt/.pth/.ckpt files must be converted to safetensors'
-        ) from error
-    return config['model_type'], model_config, tensors
+    return config
 
 
 def load_checkpoint(directory: Path | str, frame_rate: float = 30.0,

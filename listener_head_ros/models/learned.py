@@ -54,6 +54,7 @@ from listener_head_ros.models.checkpoint import read_settings, save_checkpoint
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_dim, feature_matrix, feature_vector
 from listener_head_ros.models.registry import build_network, network_type
+from listener_head_ros.roles import LISTENING
 from listener_head_ros.streams import (
     BLENDSHAPES, COEFFICIENTS, FACIAL_ATTRIBUTES, HEAD, PREDICTED, RULE, stream_slices,
     total_dim)
@@ -232,9 +233,13 @@ def _first(outputs: Any) -> Any:
 def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | nn.Module,
                             feature_config: Optional[FeatureConfig] = None,
                             inference: Optional[InferenceConfig] = None,
-                            targets: Optional[Sequence[str]] = None) -> Path:
+                            targets: Optional[Sequence[str]] = None,
+                            role: str = LISTENING) -> Path:
     """
     Save a :class:`TorchListenerModel`, or a bare network with its settings, as a checkpoint.
+
+    ``role`` (:mod:`listener_head_ros.roles`) says whether it listens or moves with its own
+    speech: the node runs it only as the ``model`` or the ``speaking_model`` it was made for.
 
     For a bare network, ``feature_config``, ``inference`` and ``targets`` default to their
     defaults; the network is not moved or switched to eval mode, so training can save mid-run.
@@ -256,7 +261,7 @@ def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | n
         'inputs': sorted(network.inputs),
     }
     tensors = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
-    return save_checkpoint(directory, network.architecture, config, tensors)
+    return save_checkpoint(directory, network.architecture, config, tensors, role)
 
 
 def _check_features(features: FeatureConfig) -> None:

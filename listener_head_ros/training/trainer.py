@@ -10,10 +10,13 @@ warm-up + cosine learning rate, gradient clipping, an EMA of the weights and bf1
 CUDA; the loss is the network's own per target stream, weighted.  The EMA weights are exported
 as a node-loadable checkpoint and scored on the held-out dialogs
 (:mod:`~listener_head_ros.training.evaluation`): every figure, batched over whole dialogs (the
-cross-validation figure), through the node's streaming path, and for the neutral pose, with
-the floor ratio where the corpus ships floors.  Under ``torchrun`` each process trains on its
-share of every batch (:class:`DistributedSampler` + :class:`DistributedDataParallel`); rank 0
-logs, saves and scores.
+cross-validation figure), through the node's streaming path (a listening model only), and
+for the neutral pose, with the floor ratio where the corpus ships floors.  The cache's role
+(:mod:`listener_head_ros.roles`) is the role of every checkpoint it trains: a cache prepared
+in the speaker role trains speaking models, which the node runs only as ``speaking_model``.
+Under ``torchrun`` each process trains on its share of every batch
+(:class:`DistributedSampler` + :class:`DistributedDataParallel`); rank 0 logs, saves and
+scores.
 
 A run is safe to stop and resume: every ``checkpoint_every`` steps, and after the step in
 progress on SIGINT or SIGTERM (:mod:`~listener_head_ros.training.interruption`), the training
@@ -52,6 +55,7 @@ from listener_head_ros.models.frame_features import feature_statistics
 from listener_head_ros.models.learned import save_learned_checkpoint, TorchListenerModel
 from listener_head_ros.models.networks import count_parameters
 from listener_head_ros.models.registry import build_network
+from listener_head_ros.roles import LISTENING
 from listener_head_ros.settings import load_listener_settings, ListenerSettings
 from listener_head_ros.streams import HEAD, stream_slices, total_dim
 from listener_head_ros.training.config import ConfigError, TrainConfig
@@ -368,7 +372,7 @@ def evaluate_fold(config: TrainConfig, model: TorchListenerModel, cache: Feature
     """Return the per-segment scores of a fold's test dialogs for each path."""
     scores = {'model': score_dialogs(test, predict_dialogs(model, test)),
               'neutral': score_dialogs(test, neutral_predictions(test))}
-    if settings is not None and HEAD.name in config.targets:
+    if settings is not None and HEAD.name in config.targets and cache.role == LISTENING:
         threads = torch.get_num_threads()
         try:
             scores['streaming'] = score_dialogs(test, streaming_predictions(
@@ -414,7 +418,8 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         if not run.is_main:
             continue
         checkpoint = save_learned_checkpoint(fold_dir / CHECKPOINT_DIR, network.cpu(),
-                                             cache.feature_config, targets=config.targets)
+                                             cache.feature_config, targets=config.targets,
+                                             role=cache.role)
         model = TorchListenerModel(network, cache.feature_config, device='cpu',
                                    targets=config.targets)
         all_scores[fold.name] = evaluate_fold(config, model, cache, fold, test, settings)
@@ -430,11 +435,12 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
                                 out_dir / 'final', config.seed, run)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
-                                    cache.feature_config, targets=config.targets)
+                                    cache.feature_config, targets=config.targets,
+                                    role=cache.role)
     if not run.is_main:
         return {}
     summary = {'folds': results, 'cross_validation': overall(all_scores, cache.floors),
-               'split': split.to_dict(), 'config': config.to_dict()}
+               'split': split.to_dict(), 'role': cache.role, 'config': config.to_dict()}
     (out_dir / 'results.json').write_text(json.dumps(summary, indent=2))
     return summary
 
