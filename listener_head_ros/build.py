@@ -70,7 +70,7 @@ def check_inputs(model: StreamingListenerModel, available: AbstractSet[str]) -> 
                             f'{", ".join(sorted(available))})')
 
 
-def check_role(checkpoint: str, role: str) -> None:
+def require_role(checkpoint: str, role: str) -> None:
     """Raise SettingsError unless ``checkpoint`` was trained for ``role``."""
     trained = checkpoint_role(checkpoint)
     if trained != role:
@@ -87,7 +87,7 @@ def build_listener(settings: ListenerSettings, *,
 
     ``model`` replaces the one that ``settings.model`` names (a model object already built,
     e.g. by training); ``available_inputs`` are the inputs the caller can feed the model.
-    A checkpoint runs only in the role it was trained for (:func:`check_role`).  Raises
+    A checkpoint runs only in the role it was trained for (:func:`require_role`).  Raises
     SettingsError, CheckpointError or ValueError with a message that says what is wrong.
     """
     apply_cpu_threads(settings.cpu_threads)
@@ -96,7 +96,7 @@ def build_listener(settings: ListenerSettings, *,
     if model is None:
         prosodic = settings.prosodic if settings.model == EMBEDDED_MODEL else None
         if prosodic is None:
-            check_role(settings.model, LISTENING)
+            require_role(settings.model, LISTENING)
         model = load_listener_model(settings.model, frame_rate=settings.frame_rate,
                                     device=device, prosodic=prosodic)
     if not math.isclose(model.frame_rate, settings.frame_rate, rel_tol=HOP_ROUNDING):
@@ -107,7 +107,7 @@ def build_listener(settings: ListenerSettings, *,
     speaker = robot_audio_input = None
     if settings.speaking_model:
         if settings.speaking_model != EMBEDDED_MODEL:
-            check_role(settings.speaking_model, SPEAKING)
+            require_role(settings.speaking_model, SPEAKING)
         speaker = (ProsodicSpeaker(settings.speaking, frame_rate=settings.frame_rate)
                    if settings.speaking_model == EMBEDDED_MODEL else
                    load_listener_model(settings.speaking_model, frame_rate=settings.frame_rate,
