@@ -135,6 +135,35 @@ class ProsodicListenerConfig:
             raise ValueError("drift_std needs (roll, pitch, yaw)")
 
 
+class RunningPitchZ:
+    """
+    Exponentially weighted mean and variance of a speaker's log2 pitch, and z-scores against them.
+
+    Each voiced frame first scores against the statistics so far (clipped to +-3 standard
+    deviations, the deviation floored at ``sqrt(min_var)`` octaves), then updates them with
+    weight ``alpha``; the first frame sets the mean.
+    """
+
+    def __init__(self, alpha: float, initial_var: float, min_var: float) -> None:
+        self.alpha, self.initial_var, self.min_var = alpha, initial_var, min_var
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the speaker's pitch."""
+        self.mean = math.nan
+        self.var = self.initial_var
+
+    def update(self, f0_hz: float) -> float:
+        """Return the z-score of a voiced frame's ``f0_hz``, then learn from it."""
+        log_f0 = math.log2(f0_hz)
+        if math.isnan(self.mean):
+            self.mean = log_f0
+        delta = log_f0 - self.mean
+        self.mean += self.alpha * delta
+        self.var += self.alpha * (delta * delta - self.var)
+        return min(max(delta / math.sqrt(max(self.var, self.min_var)), -3.0), 3.0)
+
+
 class AdaptivePitchPercentile:
     """
     Online percentile of f0 over voiced frames, with exponential forgetting.
@@ -260,7 +289,8 @@ class ProsodicPolicy:
             c.f0_ceiling_hz, c.pitch_bins_per_octave,
         )
         self._warmup_frames = c.pitch_warmup * self.frame_rate
-        self._pitch_alpha = 1.0 - math.exp(-dt / c.pitch_memory)
+        self._pitch_stats = RunningPitchZ(1.0 - math.exp(-dt / c.pitch_memory),
+                                          initial_var=0.04, min_var=0.0025)
         self._energy_alpha = 1.0 - math.exp(-dt / max(c.energy_smoothing, _EPS))
         self._z_alpha = 1.0 - math.exp(-dt / max(c.pitch_smoothing, _EPS))
         self._slow_alpha = 1.0 - math.exp(-dt / c.engagement_time_constant)  # engagement, arousal
@@ -307,8 +337,7 @@ class ProsodicPolicy:
         self._drift = np.zeros(3)
         self._tilt_side = 1.0 if self._rng.random() < 0.5 else -1.0
         self._energy = 0.0
-        self._mean_log_f0 = math.nan
-        self._var_log_f0 = 0.04
+        self._pitch_stats.reset()
         self._z = 0.0
         self._pitch_var = 0.0
         self._engagement = 0.0
@@ -391,17 +420,7 @@ class ProsodicPolicy:
         self._pitch.update(f0)
 
     def _update_pitch_stats(self, voiced: bool, f0: float) -> None:
-        if voiced:
-            log_f0 = math.log2(f0)
-            if math.isnan(self._mean_log_f0):
-                self._mean_log_f0 = log_f0
-            delta = log_f0 - self._mean_log_f0
-            self._mean_log_f0 += self._pitch_alpha * delta
-            self._var_log_f0 += self._pitch_alpha * (delta * delta - self._var_log_f0)
-            sd = math.sqrt(max(self._var_log_f0, 0.0025))
-            z_target = min(max(delta / sd, -3.0), 3.0)
-        else:
-            z_target = 0.0
+        z_target = self._pitch_stats.update(f0) if voiced else 0.0
         self._z += self._z_alpha * (z_target - self._z)
         self._pitch_var += self._slow_alpha * (abs(z_target) - self._pitch_var)
 

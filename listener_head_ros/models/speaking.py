@@ -23,6 +23,7 @@ from listener_head_ros.features import (
     extract_features, FeatureConfig, FeatureFrame, StreamingFeatureExtractor)
 from listener_head_ros.models.base import (
     EMPTY_CONTEXT, ListenerFrame, SideInputs, StepContext, StreamingListenerModel)
+from listener_head_ros.models.prosodic import RunningPitchZ
 from listener_head_ros.schema import setting
 
 
@@ -51,8 +52,9 @@ class ProsodicSpeakerConfig:
 
 # Time constants of the loudness averages that tell a stressed syllable from the rest.
 _FAST_ENERGY, _SLOW_ENERGY = 0.03, 0.3
-# Own-pitch statistics are kept over about this much voiced speech.
-_PITCH_MEMORY = 3.0
+# Own-pitch statistics are kept over about this much voiced speech, starting from a spread of
+# one semitone and never narrower than half a semitone (variances in octaves squared).
+_PITCH_MEMORY, _PITCH_VAR, _PITCH_MIN_VAR = 3.0, 1.0 / 144, 0.25 / 144
 
 
 class ProsodicSpeaker(StreamingListenerModel):
@@ -66,7 +68,12 @@ class ProsodicSpeaker(StreamingListenerModel):
         self.feature_config = FeatureConfig(sample_rate=sample_rate, frame_rate=frame_rate)
         self.sample_rate = self.feature_config.sample_rate
         self._extractor = StreamingFeatureExtractor(self.feature_config)
-        self._dt = 1.0 / self.frame_rate
+        self._dt = dt = 1.0 / self.frame_rate
+        self._fast_alpha = -math.expm1(-dt / _FAST_ENERGY)
+        self._slow_alpha = -math.expm1(-dt / _SLOW_ENERGY)
+        self._motion_alpha = -math.expm1(-dt / self.config.motion_time_constant)
+        self._pitch_stats = RunningPitchZ(-math.expm1(-dt / _PITCH_MEMORY),
+                                          initial_var=_PITCH_VAR, min_var=_PITCH_MIN_VAR)
         self.reset()
 
     @property
@@ -79,7 +86,7 @@ class ProsodicSpeaker(StreamingListenerModel):
         self._extractor.reset()
         self._rng = np.random.default_rng(self.config.seed)
         self._fast = self._slow = -100.0
-        self._pitch_mean, self._pitch_var, self._pitch_weight = 0.0, 1.0, 0.0
+        self._pitch_stats.reset()
         self._silence = math.inf
         self._since_beat = math.inf
         self._yaw_target = 0.0
@@ -100,13 +107,13 @@ class ProsodicSpeaker(StreamingListenerModel):
         cfg, dt = self.config, self._dt
         energy = feat.energy_db if math.isfinite(feat.energy_db) else -100.0
         f0 = feat.f0_hz if math.isfinite(feat.f0_hz) and feat.f0_hz > 0 else 0.0
-        self._fast += -math.expm1(-dt / _FAST_ENERGY) * (energy - self._fast)
-        self._slow += -math.expm1(-dt / _SLOW_ENERGY) * (energy - self._slow)
+        self._fast += self._fast_alpha * (energy - self._fast)
+        self._slow += self._slow_alpha * (energy - self._slow)
         speaking = energy > cfg.speech_min_db
         if speaking and self._silence >= cfg.phrase_pause:
             self._yaw_target = float(self._rng.uniform(-cfg.phrase_yaw, cfg.phrase_yaw))
         self._silence = 0.0 if speaking else self._silence + dt
-        pitch_z = self._pitch_z(f0) if speaking and f0 > 0 else 0.0
+        pitch_z = self._pitch_stats.update(f0) if speaking and f0 > 0 else 0.0
         self._since_beat += dt
         if (speaking and self._fast - self._slow > cfg.beat_rise_db
                 and self._since_beat >= cfg.beat_refractory):
@@ -114,7 +121,7 @@ class ProsodicSpeaker(StreamingListenerModel):
         target = np.array([0.3 * self._yaw_target * pitch_z / 3.0,
                            -cfg.pitch_gain * pitch_z,
                            self._yaw_target if self._silence < cfg.phrase_pause else 0.0])
-        self._pose += -math.expm1(-dt / cfg.motion_time_constant) * (target - self._pose)
+        self._pose += self._motion_alpha * (target - self._pose)
         beat = self._since_beat / cfg.beat_duration
         nod = cfg.beat_amplitude * math.sin(math.pi * beat) if beat < 1.0 else 0.0
         roll, pitch, yaw = self._pose + np.array([0.0, nod, 0.0])
@@ -125,15 +132,3 @@ class ProsodicSpeaker(StreamingListenerModel):
         frame.roll, frame.pitch, frame.yaw = float(roll), float(pitch), float(yaw)
         frame.confidence = 0.5 if speaking else 0.0
         return frame
-
-    def _pitch_z(self, f0: float) -> float:
-        """Update the running statistics of the own log-pitch; return the z-score of ``f0``."""
-        semitones = 12.0 * math.log2(f0 / 100.0)
-        weight = -math.expm1(-self._dt / _PITCH_MEMORY)
-        if self._pitch_weight == 0.0:
-            self._pitch_mean = semitones
-        self._pitch_weight = min(1.0, self._pitch_weight + weight)
-        delta = semitones - self._pitch_mean
-        self._pitch_mean += weight * delta
-        self._pitch_var = (1.0 - weight) * (self._pitch_var + weight * delta * delta)
-        return float(np.clip(delta / math.sqrt(max(self._pitch_var, 0.25)), -3.0, 3.0))
