@@ -361,7 +361,8 @@ def test_crops_train_on_windows_after_a_burn_in(corpus):
     assert len(crops) == math.ceil(windows / 40)
     from_start = 0
     for index in range(len(crops)):
-        x, y, mask = crops[index]
+        x, y, mask, noise = crops[index]
+        assert noise.shape == (64, 4) and noise.dtype == torch.float32
         assert x.shape == (64, data.features[0].shape[1]) and y.shape == mask.shape == (64, 3)
         assert mask.any() and bool((mask.any(1) == mask.all(1)).all())  # head valid per frame
         # Find the crop in its dialog: its rows equal a slice of exactly one dialog.

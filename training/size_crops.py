@@ -27,7 +27,7 @@ def crop_shares(crops: DialogCrops) -> tuple:
     """Return (padding share, loss share) of the frames of an epoch of ``crops``."""
     padded = seen = 0
     for index in range(len(crops)):
-        x, _, mask = crops[index]
+        x, _, mask, _ = crops[index]
         padded += int((x == 0).all(dim=1).sum())
         seen += int(mask.any(dim=1).sum())
     total = len(crops) * crops.length

@@ -12,6 +12,11 @@ process of a distributed run draws it; an epoch has ``ceil(window frames / crop_
 crops.  Features are the rows of
 :func:`~listener_head_ros.models.frame_features.feature_matrix`, what the deployed model
 computes.
+
+A crop also carries its training noise: ``D + 1`` standard normal values per frame (``D``
+target columns), drawn from the crop's own generator, for objectives that need randomness
+(flow matching draws its starting points and times from it), so that, like the crop itself,
+the noise does not depend on which process of a distributed run draws the crop.
 """
 
 from __future__ import annotations
@@ -48,6 +53,19 @@ class DialogData:
         """Return the total number of frames."""
         return sum(len(f) for f in self.features)
 
+    def target_statistics(self, min_std: float = 1e-3) -> Tuple[np.ndarray, np.ndarray]:
+        """Return each target column's mean and standard deviation (>= min_std), valid frames."""
+        targets = np.concatenate(self.targets).astype(np.float64)
+        valid = np.concatenate(self.valid)
+        counts = valid.sum(0)
+        if not counts.all():
+            empty = np.flatnonzero(counts == 0).tolist()
+            raise ValueError(f'target columns {empty} have no valid frame to train on')
+        mean = np.where(valid, targets, 0.0).sum(0) / counts
+        variance = np.where(valid, (targets - mean) ** 2, 0.0).sum(0) / counts
+        return (mean.astype(np.float32),
+                np.maximum(np.sqrt(variance), min_std).astype(np.float32))
+
     def loss_frames(self, index: int) -> np.ndarray:
         """Return the frames of dialog ``index`` that a loss can see: window and a target."""
         return np.flatnonzero(self.windows[index] & self.valid[index].any(axis=1))
@@ -75,7 +93,7 @@ def load_dialogs(cache: FeatureCache, groups: Iterable[str],
 
 
 class DialogCrops(Dataset):
-    """Crops of dialog streams: (features, targets, per-column loss mask), zero-padded."""
+    """Crops of dialog streams: (features, targets, per-column loss mask, noise), zero-padded."""
 
     def __init__(self, data: DialogData, crop_frames: int, burn_in_frames: int = 0,
                  seed: int = 0) -> None:
@@ -99,7 +117,8 @@ class DialogCrops(Dataset):
     def __len__(self) -> int:
         return max(1, math.ceil(int(self._ends[-1]) / self.crop_frames))
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
         pick = int(rng.integers(int(self._ends[-1])))
         dialog = int(np.searchsorted(self._ends, pick, side='right'))
@@ -117,4 +136,6 @@ class DialogCrops(Dataset):
         mask[:stop - start] = (self.data.valid[dialog][start:stop]
                                & self.data.windows[dialog][start:stop, None])
         mask[:first_loss] = False
-        return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask)
+        noise = rng.standard_normal((length, targets.shape[1] + 1), dtype=np.float32)
+        return (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask),
+                torch.from_numpy(noise))

@@ -137,6 +137,8 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     network = build_network(config.model_type,
                             {**config.model, 'output_dim': total_dim(config.targets)})
     network.norm.set_statistics(*feature_statistics(data.features))
+    if hasattr(network, 'set_target_statistics'):  # a network that learns standardised targets
+        network.set_target_statistics(*data.target_statistics())
     network.to(run.device)
     ema = AveragedModel(network, avg_fn=_ema_with_warmup(config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate,
@@ -175,15 +177,14 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
         while step < config.steps:
             sampler.set_epoch(epoch)
             dataset.set_epoch(epoch)
-            for batch, (x, y, mask) in enumerate(itertools.islice(loader, skip, None),
-                                                 skip + 1):
+            for batch, crops in enumerate(itertools.islice(loader, skip, None), skip + 1):
                 if step >= config.steps:
                     break
                 for group in optimizer.param_groups:
                     group['lr'] = learning_rate(config, step)
-                x, y, mask = (t.to(run.device, non_blocking=True) for t in (x, y, mask))
+                x, y, mask, noise = (t.to(run.device, non_blocking=True) for t in crops)
                 with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
-                    losses = trainer(x, y, mask)
+                    losses = trainer(x, y, mask, noise)
                 loss = (losses * weights * _frame_shares(mask, columns, run)).sum()
                 value, signal_number = _agree(loss, stop, run)
                 first_loss = value if first_loss is None else first_loss
@@ -275,7 +276,7 @@ class _TrainingLoss(torch.nn.Module):
     The network's loss of each target stream as one forward pass, so DDP's hooks see it.
 
     Returns ``(S,)`` losses: the network's :meth:`loss` of its outputs with the mask kept
-    only on each stream's columns.
+    only on each stream's columns, given the crops' training noise.
     """
 
     def __init__(self, network: torch.nn.Module, columns: Sequence[slice]) -> None:
@@ -283,13 +284,14 @@ class _TrainingLoss(torch.nn.Module):
         self.network = network
         self.columns = list(columns)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                noise: torch.Tensor) -> torch.Tensor:
         outputs = self.network(x)
         losses = []
         for cols in self.columns:
             only = torch.zeros_like(mask)
             only[..., cols] = mask[..., cols]
-            losses.append(self.network.loss(outputs, y, only))
+            losses.append(self.network.loss(outputs, y, only, noise))
         return torch.stack(losses)
 
 
