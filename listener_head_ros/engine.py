@@ -10,6 +10,14 @@ else audio that arrived in bursts longer than ``max_latency``. The pose is then 
 it is finite, inside the limits and under the speed limit (and low-passed, for a rule-based
 head). When audio stops for longer than ``neutral_return_timeout`` the head eases back to
 neutral and the face relaxes.
+
+One consistent reaction: a generative model draws several reactions (samples) per frame; the
+robot follows one of them, the same from frame to frame, never switching between samples
+mid-turn (:class:`ReactionPolicy`). With ``reaction_redraw: turn`` it draws another, from a
+generator seeded by ``reaction_seed``, at each of the speaker's turn onsets: speech (a hop
+louder than ``turn_speech_db``) after at least ``turn_pause`` of silence (quieter hops, or no
+audio at all). The engine decides from the audio it steps the model on, so the node and offline
+simulation switch at the same hops.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from listener_head_ros.models.base import (
 from listener_head_ros.motion.pose_shaping import MotionLimits, PoseShaper
 from listener_head_ros.schema import group, setting
 from listener_head_ros.streams import HEAD, PREDICTED
+
+REACTION_REDRAWS = ('never', 'turn')
+"""When the robot draws another of a generative model's sampled reactions: never, or per turn."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +63,24 @@ class EngineConfig:
         0.4, 'Cross-fade between the listening and the speaking motion, s; the robot counts as '
         'speaking this long after its last own audio.', (0.01, 5.0))
     limits: MotionLimits = group(MotionLimits, 'Head angle and speed limits.')
+    reaction_redraw: str = setting(
+        'never', "Which of a generative model's sampled reactions the robot follows: 'never' "
+        "keeps sample 0 throughout; 'turn' draws another (seeded) at each speaker turn onset.")
+    turn_pause: float = setting(
+        1.0, 'Silence, s, after which speech starts a new speaker turn (reaction_redraw: turn).',
+        (0.05, 60.0))
+    turn_speech_db: float = setting(
+        -45.0, 'Level of a hop, dBFS, above which the speaker counts as speaking (turn onsets).',
+        (-120.0, 0.0))
+    reaction_seed: int = setting(0, 'Seed of the reactions drawn at turn onsets.',
+                                 (0, 2 ** 31 - 1))
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.frame_rate) and self.frame_rate > 0):
             raise ValueError('frame_rate must be a positive number of Hz')
+        if self.reaction_redraw not in REACTION_REDRAWS:
+            raise ValueError(f'reaction_redraw must be one of {", ".join(REACTION_REDRAWS)}, '
+                             f'not {self.reaction_redraw!r}')
         for name in ('max_latency', 'neutral_return_timeout', 'face_relax_time_constant'):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f'{name} must be positive')
@@ -80,8 +105,57 @@ class TickOutput:
     cpu_seconds: float  # CPU time of the ticking thread
 
 
+class ReactionPolicy:
+    """
+    Choose which sampled reaction the robot follows, and draw another at speaker turn onsets.
+
+    :meth:`hear` takes each hop the model steps on, :meth:`wait` the time that passes without
+    audio. A hop at least ``turn_speech_db`` loud after at least ``turn_pause`` of silence is
+    a turn onset (the first speech too); with ``reaction_redraw: turn`` and more than one
+    sample, :attr:`reaction` then becomes another sample, drawn uniformly from the others by a
+    generator seeded with ``reaction_seed`` at :meth:`reset`, so a replay draws the same ones.
+    """
+
+    def __init__(self, config: EngineConfig, num_samples: int) -> None:
+        self.config = config
+        self.num_samples = int(num_samples)
+        self.reset()
+
+    def reset(self) -> None:
+        """Follow sample 0 again, forget the silence and reseed the draws."""
+        self.reaction = 0
+        self.turns = 0  # turn onsets heard
+        self._rng = np.random.default_rng(self.config.reaction_seed)
+        self._silence = math.inf
+
+    def wait(self, seconds: float) -> None:
+        """Count ``seconds`` without audio as silence."""
+        self._silence += seconds
+
+    def hear(self, samples: np.ndarray, seconds: float) -> bool:
+        """Take one hop of ``seconds``; tell whether it starts a turn (after updating the draw)."""
+        power = float(np.mean(np.square(samples, dtype=np.float64))) if samples.size else 0.0
+        if 10.0 * math.log10(power + 1e-20) < self.config.turn_speech_db:
+            self._silence += seconds
+            return False
+        onset = self._silence >= self.config.turn_pause
+        self._silence = 0.0
+        if onset:
+            self.turns += 1
+            if self.config.reaction_redraw == 'turn' and self.num_samples > 1:
+                other = int(self._rng.integers(self.num_samples - 1))
+                self.reaction = other + (other >= self.reaction)
+        return onset
+
+
 class ListenerEngine:
-    """Step a streaming listener model from a ring buffer and shape its output, once per tick."""
+    """
+    Step a streaming listener model from a ring buffer and shape its output, once per tick.
+
+    A generative model (``num_samples > 1``) must let the engine pick the reaction it follows,
+    through ``select_reaction(index)`` (as
+    :class:`~listener_head_ros.models.learned.TorchListenerModel` does).
+    """
 
     def __init__(self, model: StreamingListenerModel, buffer: AudioRingBuffer,
                  config: Optional[EngineConfig] = None, *,
@@ -113,6 +187,21 @@ class ListenerEngine:
         self._speaking_frame = ListenerFrame.neutral()
         self._seconds_without_robot_audio = math.inf
         self.speaking_weight = 0.0  # 0 listening .. 1 speaking: the cross-fade of the head
+        if model.num_samples > 1 and not callable(getattr(model, 'select_reaction', None)):
+            raise ValueError(f'model {model.name} draws {model.num_samples} reactions but has '
+                             'no select_reaction(index): the robot could not follow one')
+        self.reactions = ReactionPolicy(self.config, model.num_samples)
+        self._follow_reaction()
+
+    @property
+    def reaction(self) -> int:
+        """Return the index of the sampled reaction the robot follows (0 for one sample)."""
+        return self.reactions.reaction
+
+    def _follow_reaction(self) -> None:
+        """Let the model drive its frames with the policy's reaction."""
+        if self.model.num_samples > 1:
+            self.model.select_reaction(self.reactions.reaction)
 
     @property
     def frames_dropped(self) -> int:
@@ -170,6 +259,8 @@ class ListenerEngine:
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
         self._step_seconds = 0.0
+        self.reactions.reset()
+        self._follow_reaction()
 
     def update_config(self, config: EngineConfig) -> None:
         """Take a new config that changes only :data:`LIVE_SETTINGS`; the head keeps its pose."""
@@ -234,6 +325,7 @@ class ListenerEngine:
             self._seconds_without_audio = 0.0
         else:
             self._seconds_without_audio += self._period
+            self.reactions.wait(self._period)
         if voiced:
             state, target, events = 'speaking', self._last_frame.pose, []
         elif speaking:
@@ -298,7 +390,10 @@ class ListenerEngine:
 
     def _step(self, samples: np.ndarray, events: List[BackchannelEvent]) -> None:
         """Step the model on one hop, counting a non-finite frame and keeping its events."""
-        self.time += samples.size / self.model.sample_rate
+        seconds = samples.size / self.model.sample_rate
+        self.time += seconds
+        if self.reactions.hear(samples, seconds):
+            self._follow_reaction()
         context = StepContext(self.time, tuple(self._transcripts), self.robot_speaking)
         self._transcripts = []
         self._last_frame = self.model.step(samples, context)

@@ -83,6 +83,10 @@ class TopicSettings:
     expression: str = setting(
         '/robot_face/expression',
         "hri_msgs/Expression output where hri_msgs is installed; '' to disable.")
+    action_units: str = setting(
+        '/robot_face/action_units',
+        "hri_msgs/FacialActionUnits output (intensities by FACS code) where hri_msgs is "
+        "installed; '' to disable.")
 
 
 @dataclass(frozen=True)

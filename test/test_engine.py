@@ -316,3 +316,48 @@ def test_a_learned_head_is_not_low_passed_a_rule_based_one_is():
     learned.outputs = {'head': 'predicted'}
     engine = ListenerEngine(learned, AudioRingBuffer(RATE), EngineConfig())
     assert engine.smoothing_time_constant == engine.shaper.smoothing_time_constant == 0.0
+
+
+def test_reaction_policy_draws_at_turn_onsets_only_and_by_seed():
+    """A loud hop after turn_pause of silence is an onset; 'turn' then draws another sample."""
+    from listener_head_ros.engine import ReactionPolicy
+    hop, seconds = 533, 533 / RATE
+    loud = np.full(hop, 0.1, dtype=np.float32)  # -20 dBFS
+    quiet = np.full(hop, 0.001, dtype=np.float32)  # -60 dBFS
+
+    def run(config, pattern):
+        policy = ReactionPolicy(config, num_samples=5)
+        history = []
+        for token in pattern:
+            if token == 'L':
+                policy.hear(loud, seconds)
+            elif token == 'q':
+                policy.hear(quiet, seconds)
+            else:
+                policy.wait(seconds)  # no audio at all
+            history.append(policy.reaction)
+        return policy, history
+
+    pause = 'q' * 40 + '-' * 5  # 1.5 s of silence: quiet hops, then no audio
+    pattern = 'L' * 10 + 'q' * 10 + 'L' * 10 + pause + 'L' * 10 + pause + 'L' * 10
+    config = EngineConfig(reaction_redraw='turn', turn_pause=1.0, reaction_seed=7)
+    policy, history = run(config, pattern)
+    assert policy.turns == 3  # the first speech, and after each long pause; not the short one
+    changes = [i for i in range(1, len(history)) if history[i] != history[i - 1]]
+    assert history[0] != 0 and changes == [30 + len(pause), 30 + 2 * len(pause) + 10]
+    assert run(config, pattern)[1] == history
+    assert run(dataclasses.replace(config, reaction_redraw='never'), pattern)[1] == [0] * len(
+        pattern)
+    one = ReactionPolicy(config, num_samples=1)
+    assert not one.hear(quiet, seconds) and one.hear(loud, seconds) and one.reaction == 0
+    with pytest.raises(ValueError, match='reaction_redraw'):
+        EngineConfig(reaction_redraw='sometimes')
+
+
+def test_a_generative_model_without_select_reaction_is_refused():
+    """The engine refuses a multi-sample model it could not keep on one reaction."""
+    class ThreeReactions(ProsodicListener):
+        num_samples = 3  # a stand-in for a generative model without select_reaction
+
+    with pytest.raises(ValueError, match='select_reaction'):
+        ListenerEngine(ThreeReactions(), AudioRingBuffer(RATE))

@@ -42,7 +42,7 @@ from torch.nn.modules.module import (
     register_module_buffer_registration_hook, register_module_parameter_registration_hook)
 
 from listener_head_ros.audio.stream_input import FORMAT_BOUNDS
-from listener_head_ros.face import react_attributes_to_face
+from listener_head_ros.face import faceverse_blendshapes, react_attributes_to_face
 from listener_head_ros.features import (
     FeatureConfig,
     StreamingFeatureExtractor,
@@ -56,7 +56,8 @@ from listener_head_ros.models.frame_features import feature_dim, feature_matrix,
 from listener_head_ros.models.registry import build_network, network_type
 from listener_head_ros.roles import LISTENING
 from listener_head_ros.streams import (
-    BLENDSHAPES, COEFFICIENTS, FACIAL_ATTRIBUTES, HEAD, PREDICTED, RULE, stream_slices,
+    BLENDSHAPES, COEFFICIENTS, EXPRESSION_COLUMNS, FACEVERSE_FRONTAL_ROTATION, FACIAL_ATTRIBUTES,
+    faceverse_rotation_to_head, HEAD, PREDICTED, ROTATION_COLUMNS, RULE, stream_slices,
     total_dim)
 
 MODES = ('mean', 'sample')
@@ -76,6 +77,10 @@ class InferenceConfig:
     seed: int = 0
     noise_correlation: float = 0.0  # AR(1) coefficient of the sampling noise between frames
     confidence_scale: float = 0.1  # rad
+    # FaceVerse rotation (rot_x, rot_y, rot_z) of the listener's neutral head: the head from
+    # predicted coefficients is relative to it. Frontal by default; training should record the
+    # corpus' own (e.g. the REACT release's mean face).
+    neutral_rotation: Tuple[float, float, float] = FACEVERSE_FRONTAL_ROTATION
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -86,6 +91,9 @@ class InferenceConfig:
             raise ValueError('need 0 < temperature <= 10 and confidence_scale > 0')
         if not 0.0 <= self.noise_correlation < 1.0:
             raise ValueError('noise_correlation must be in [0, 1)')
+        if len(self.neutral_rotation) != 3 or not all(
+                math.isfinite(v) for v in self.neutral_rotation):
+            raise ValueError('neutral_rotation needs 3 finite angles (rot_x, rot_y, rot_z), rad')
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,11 @@ class TorchListenerModel(StreamingListenerModel):
         self.targets = tuple(targets)
         self._slices = stream_slices(self.targets)
         self.inputs = frozenset(network.inputs)
-        self.outputs = {BLENDSHAPES.name: RULE, HEAD.name: RULE,
+        coefficients = COEFFICIENTS.name in self.targets
+        self.outputs = {BLENDSHAPES.name: PREDICTED if coefficients else RULE,
+                        HEAD.name: PREDICTED if coefficients else RULE,
                         **{name: PREDICTED for name in self.targets}}
+        self._reaction = 0
         if self.inference.mode == 'sample' and not network.noise_dim:
             raise ValueError(f"mode 'sample' needs a generative network; {self.name} is "
                              'deterministic')
@@ -138,6 +149,22 @@ class TorchListenerModel(StreamingListenerModel):
     def num_samples(self) -> int:
         """Return the samples per frame: ``num_samples`` in 'sample' mode, else 1."""
         return self.inference.num_samples if self.inference.mode == 'sample' else 1
+
+    @property
+    def reaction(self) -> int:
+        """Return the sample index whose path drives the frame's head and face."""
+        return self._reaction
+
+    def select_reaction(self, index: int) -> None:
+        """
+        Let sample ``index`` drive the head and face from the next frame on.
+
+        A choice, not streaming state: :meth:`reset` keeps it. Raises ValueError outside
+        ``0..num_samples - 1``.
+        """
+        if not 0 <= int(index) < self.num_samples:
+            raise ValueError(f'reaction {index} is not one of the {self.num_samples} samples')
+        self._reaction = int(index)
 
     def reset(self) -> None:
         """Forget the audio and network history and reseed the sampling noise."""
@@ -169,18 +196,26 @@ class TorchListenerModel(StreamingListenerModel):
         return self.network.draw(outputs, noise_t, self.inference.temperature), confidence
 
     def _frame(self, values: np.ndarray, confidence: float) -> ListenerFrame:
-        """Return the frame of one step's values (S, D): the first sample drives the robot."""
+        """Return the frame of one step's values (S, D): sample :attr:`reaction` drives it."""
         frame = ListenerFrame.neutral()
         frame.samples = {name: values[:, cols] for name, cols in self._slices.items()}
+        k = self._reaction
+        if COEFFICIENTS.name in self._slices:
+            frame.coefficients = coefficients = frame.samples[COEFFICIENTS.name][k]
+            frame.blendshapes = faceverse_blendshapes(coefficients[EXPRESSION_COLUMNS])
+            rotation = coefficients[ROTATION_COLUMNS]
+            if np.all(np.isfinite(rotation)):
+                frame.roll, frame.pitch, frame.yaw = (float(v) for v in faceverse_rotation_to_head(
+                    rotation, self.inference.neutral_rotation))
+            else:  # the engine counts the non-finite frame and never publishes it
+                frame.roll = frame.pitch = frame.yaw = math.nan
         if HEAD.name in self._slices:
-            frame.roll, frame.pitch, frame.yaw = (float(v) for v in frame.samples[HEAD.name][0])
+            frame.roll, frame.pitch, frame.yaw = (float(v) for v in frame.samples[HEAD.name][k])
         if FACIAL_ATTRIBUTES.name in self._slices:
-            attributes = frame.samples[FACIAL_ATTRIBUTES.name][0]
+            attributes = frame.samples[FACIAL_ATTRIBUTES.name][k]
             frame.facial_attributes = attributes
             (frame.action_units, frame.valence, frame.arousal,
              frame.expression) = react_attributes_to_face(attributes)
-        if COEFFICIENTS.name in self._slices:
-            frame.coefficients = frame.samples[COEFFICIENTS.name][0]
         frame.confidence = float(confidence)
         return frame
 

@@ -44,7 +44,7 @@ from listener_head_ros.audio.stream_input import AudioInputStats, AudioStreamInp
 from listener_head_ros.build import build_listener, Listener
 from listener_head_ros.engine import (
     LIVE_SETTINGS as ENGINE_LIVE_SETTINGS, ListenerEngine, TickOutput)
-from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES
+from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES, facs_number
 from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
 from listener_head_ros.models.checkpoint import CheckpointError
 from listener_head_ros.models.device import release_device_memory
@@ -63,6 +63,14 @@ try:
     from hri_msgs.msg import Expression
 except ImportError:
     Expression = None
+try:
+    from hri_msgs.msg import FacialActionUnits
+except ImportError:
+    FacialActionUnits = None
+
+# hri_msgs/FacialActionUnits holds one intensity and confidence per FACS code (index = code).
+_FACS_CODES = np.array([facs_number(name) for name in ACTION_UNITS], dtype=np.intp)
+_FACS_SLOTS = 99  # the length of its float32[99] arrays
 
 # The audio callbacks and the inference timer share the GIL: with CPython's default 5 ms switch
 # interval a tick waited up to ~18 ms (p99) for it; 0.5 ms brought the p99 down to ~5 ms.
@@ -248,6 +256,8 @@ class ListenerNode(LifecycleNode):
                    ('backchannel', Backchannel, topics.backchannel)]
         if Expression is not None and topics.expression:
             outputs.append(('expression', Expression, topics.expression))
+        if FacialActionUnits is not None and topics.action_units:
+            outputs.append(('action_units', FacialActionUnits, topics.action_units))
         for name, message_type, topic in outputs:  # kept one by one: a failure releases them
             self._outputs[name] = self.create_lifecycle_publisher(
                 message_type, topic, 10, **events)
@@ -541,6 +551,13 @@ class ListenerNode(LifecycleNode):
             self._outputs['expression'].publish(Expression(
                 header=pose.header, expression=face.expression, valence=face.valence,
                 arousal=face.arousal, confidence=face.confidence))
+        if 'action_units' in self._outputs:
+            intensity = np.zeros(_FACS_SLOTS, dtype=np.float32)
+            confidence = np.zeros(_FACS_SLOTS, dtype=np.float32)
+            intensity[_FACS_CODES] = face.action_unit_values
+            confidence[_FACS_CODES] = face.confidence
+            self._outputs['action_units'].publish(FacialActionUnits(
+                header=pose.header, intensity=intensity, confidence=confidence))
 
     def _counters(self) -> Dict[str, int]:
         """Return every cumulative counter that /diagnostics judges, by its reported name."""
@@ -653,6 +670,9 @@ class ListenerNode(LifecycleNode):
             'robot speaking': engine.robot_speaking,
             'speaking model': engine.speaker.name if engine.speaker is not None else 'none',
             'speaking weight': f'{engine.speaking_weight:.2f}',
+            'reaction followed': f'{engine.reaction} of {engine.model.num_samples} '
+                                 f'(redraw: {engine.config.reaction_redraw})',
+            'speaker turns': engine.reactions.turns,
             **({} if self._voices is None else {
                 'followed voice': self._voices.followed or 'none',
                 'tracked voices': ', '.join(sorted(self._voices.voices)) or 'none',
