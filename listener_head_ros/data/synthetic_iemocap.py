@@ -111,7 +111,7 @@ _N_HARMONICS = 12
 _START_HOPS = 8  # utterances start on this grid of hops: 8 * 533 / 16000 s has 4 decimals
 TRIGGERS = ('phrase_end', 'phrase_onset', 'utterance_end')
 SPEAKING_TRIGGERS = ('phrase_end', 'phrase_onset')  # of the wearer's own phrases, every one
-_LOUDEST = 0.3  # the loudest phrase level of _phrase_audio: a speaking response's full scale
+_LOUDEST = 0.3  # the loudest phrase level of phrase_audio: a speaking response's full scale
 _FOLLOWED = {LISTENING: INTERLOCUTOR, SPEAKING: LISTENER}  # role -> the turns it segments
 
 
@@ -363,7 +363,7 @@ def _dialog_names(session: int, count: int) -> List[Tuple[str, str, str]]:
     return names
 
 
-def _phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
+def phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
                   end_ratio: float, config: SyntheticConfig) -> Tuple[np.ndarray, float]:
     """Return one phrase ending at ``end_ratio`` x base f0 (whole hops) and its level."""
     sr, hop = config.sample_rate, config.hop_samples
@@ -416,7 +416,7 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
             if p:
                 cursor += int(round(rng.uniform(*cfg.pause_seconds) * sr / hop)) * hop
             end_ratio = cfg.final_f0_ratio if p == phrases - 1 else cfg.continuation_f0_ratio
-            audio, level = _phrase_audio(rng, int(rng.integers(
+            audio, level = phrase_audio(rng, int(rng.integers(
                 cfg.syllables_per_phrase[0], cfg.syllables_per_phrase[1] + 1)),
                 base_f0[speaker], end_ratio, cfg)
             pieces.append((cursor, _CHANNEL[speaker], audio))
