@@ -63,7 +63,8 @@ class TinyListener(nn.Module):
         return y, (y,)
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor,
-             mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+             mask: Optional[torch.Tensor] = None,
+             noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the mean absolute error over the masked frames or columns."""
         frames, columns = split_mask(mask, target)
         error = (outputs.float() - target).abs()
