@@ -8,8 +8,11 @@ the weights) and predict ``(roll, pitch, yaw)`` in radians per frame. Each has:
 - ``forward(x)``: the batched pass used in training and offline evaluation;
 - ``init_state(batch_size)`` and ``step(x_t, state) -> (output, state)``: the streaming pass,
   one frame at a time, equal to ``forward`` to float tolerance (tests enforce it);
-- ``loss(outputs, target, mask)``: the training objective on ``forward``'s outputs, so that
-  under ``DistributedDataParallel`` the loop calls ``ddp(x)`` then ``ddp.module.loss(...)``;
+- ``loss(outputs, target, mask, noise=None)``: the training objective on ``forward``'s
+  outputs, so that under ``DistributedDataParallel`` the loop calls ``ddp(x)`` then
+  ``ddp.module.loss(...)``; ``noise`` (B, T, D + 1) standard normal, when given, is the crops'
+  own training noise (:class:`~listener_head_ros.training.dataset.DialogCrops`), which a
+  stochastic objective uses instead of torch's generator (these two objectives ignore it);
 - ``mean_pose(outputs)`` and ``predict_mean(x)``: point predictions ``(B, T, 3)`` for MAE;
 - ``training_loss(x, target, mask)``: ``loss(forward(x), target, mask)``; a mask is (B, T)
   for whole frames or (B, T, D) for each target column (see :func:`split_mask`);
@@ -262,7 +265,8 @@ class CausalActiveListener(nn.Module):
         return outputs
 
     def loss(self, outputs: torch.Tensor, target: torch.Tensor,
-             mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+             mask: Optional[torch.Tensor] = None,
+             noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return the mean absolute error over the masked frames (or columns, see split_mask)."""
         frames, columns = split_mask(mask, target)
         error = (outputs.float() - target).abs()
@@ -363,8 +367,49 @@ def sample_mixture(logits: torch.Tensor, means: torch.Tensor, log_stds: torch.Te
     return mean + std * math.sqrt(temperature) * noise[..., :dim]
 
 
+class CausalGRUFront(nn.Module):
+    """
+    The causal context encoder of the GRU networks: feature norm, causal conv, multi-layer GRU.
+
+    ``x -> norm -> GELU(Conv1d over the last conv_kernel frames) -> GRU`` gives one
+    ``(hidden_size,)`` context per frame. Networks subclass it and add their head, so its modules
+    keep the names ``norm``, ``conv`` and ``gru`` in their saved weights. The stream state is
+    the last ``conv_kernel - 1`` normalised input rows (zero before the start) and the GRU
+    hidden state.
+    """
+
+    def __init__(self, input_dim: int, conv_channels: int, conv_kernel: int, hidden_size: int,
+                 num_layers: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = FeatureNorm(input_dim)
+        self.conv = nn.Conv1d(input_dim, conv_channels, conv_kernel)
+        self.gru = nn.GRU(conv_channels, hidden_size, num_layers, batch_first=True,
+                          dropout=dropout if num_layers > 1 else 0.0)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, T, input_dim)`` features to ``(B, T, hidden_size)`` contexts."""
+        xn = F.pad(self.norm(x), (0, 0, self.conv.kernel_size[0] - 1, 0))
+        front = F.gelu(self.conv(xn.transpose(1, 2))).transpose(1, 2)
+        return self.gru(front)[0]
+
+    def init_state(self, batch_size: int = 1, device: Optional[torch.device] = None) -> State:
+        """Return the state before the first frame: zero input history and hidden state."""
+        device = device or self.conv.weight.device
+        return (torch.zeros(batch_size, self.conv.kernel_size[0] - 1, self.conv.in_channels,
+                            device=device),
+                torch.zeros(self.gru.num_layers, batch_size, self.gru.hidden_size,
+                            device=device))
+
+    def encode_step(self, x_t: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
+        """Map one ``(B, input_dim)`` frame to its ``(B, hidden_size)`` context and new state."""
+        window = torch.cat((state[0], self.norm(x_t)[:, None]), dim=1)
+        front = F.gelu(F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias))
+        out, hidden = self.gru(front.transpose(1, 2), state[1])
+        return out[:, 0], (window[:, 1:], hidden)
+
+
 @register_network
-class CausalGRUListener(nn.Module):
+class CausalGRUListener(CausalGRUFront):
     """
     Causal conv front, multi-layer GRU and a mixture density head over (roll, pitch, yaw).
 
@@ -379,12 +424,10 @@ class CausalGRUListener(nn.Module):
     inputs = frozenset({AUDIO})
 
     def __init__(self, config: Optional[GRUListenerConfig] = None) -> None:
-        super().__init__()
-        self.config = c = config if config is not None else GRUListenerConfig()
-        self.norm = FeatureNorm(c.input_dim)
-        self.conv = nn.Conv1d(c.input_dim, c.conv_channels, c.conv_kernel)
-        self.gru = nn.GRU(c.conv_channels, c.hidden_size, c.num_layers, batch_first=True,
-                          dropout=c.dropout if c.num_layers > 1 else 0.0)
+        c = config if config is not None else GRUListenerConfig()
+        super().__init__(c.input_dim, c.conv_channels, c.conv_kernel, c.hidden_size,
+                         c.num_layers, c.dropout)
+        self.config = c
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.num_mixtures * (1 + 2 * c.output_dim))
 
@@ -397,22 +440,12 @@ class CausalGRUListener(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Mixture:
         """Map ``(B, T, input_dim)`` features to mixture parameters: (B,T,M), (B,T,M,D) x 2."""
-        xn = F.pad(self.norm(x), (0, 0, self.config.conv_kernel - 1, 0))
-        front = F.gelu(self.conv(xn.transpose(1, 2))).transpose(1, 2)
-        return self._mixture(self.gru(front)[0])
-
-    def init_state(self, batch_size: int = 1, device: Optional[torch.device] = None) -> State:
-        """Return the state before the first frame: zero input history and hidden state."""
-        c, device = self.config, device or self.head.weight.device
-        return (torch.zeros(batch_size, c.conv_kernel - 1, c.input_dim, device=device),
-                torch.zeros(c.num_layers, batch_size, c.hidden_size, device=device))
+        return self._mixture(self.encode(x))
 
     def step(self, x_t: torch.Tensor, state: State) -> Tuple[Mixture, State]:
         """Map one ``(B, input_dim)`` frame to its mixture parameters; return the new state."""
-        window = torch.cat((state[0], self.norm(x_t)[:, None]), dim=1)
-        front = F.gelu(F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias))
-        out, hidden = self.gru(front.transpose(1, 2), state[1])
-        return self._mixture(out[:, 0]), (window[:, 1:], hidden)
+        h, state = self.encode_step(x_t, state)
+        return self._mixture(h), state
 
     def mean_pose(self, outputs: Mixture) -> torch.Tensor:
         """Return the mixture mean of :meth:`forward`'s outputs: the point prediction for MAE."""
@@ -438,7 +471,8 @@ class CausalGRUListener(nn.Module):
         return sample_mixture(logits, means, log_stds, noise.to(logits), temperature)
 
     def loss(self, outputs: Mixture, target: torch.Tensor,
-             mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+             mask: Optional[torch.Tensor] = None,
+             noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return :func:`mdn_nll` of ``target`` (B, T, D) over frames where ``mask`` is true."""
         return mdn_nll(*outputs, target, mask)
 

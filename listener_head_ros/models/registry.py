@@ -17,7 +17,8 @@ from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from listener_head_ros.schema import closest
 
-BUILTIN_NETWORK_MODULES: Tuple[str, ...] = ('listener_head_ros.models.networks',)
+BUILTIN_NETWORK_MODULES: Tuple[str, ...] = ('listener_head_ros.models.networks',
+                                            'listener_head_ros.models.flow')
 """Modules that define and register the built-in architectures."""
 
 _NETWORKS: Dict[str, type] = {}

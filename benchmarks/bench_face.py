@@ -1,0 +1,154 @@
+"""
+Benchmark the learned facial-reaction networks: live sampling step, offline sampling speed.
+
+Random-weight networks of the deployed default sizes (untrained weights cost the same as
+trained ones) predicting ``facial_attributes`` and ``coefficients`` (83 columns), behind
+:class:`~listener_head_ros.models.learned.TorchListenerModel` in ``mode='sample'``:
+
+live
+    ``model.step(hop)`` with one sample over ``--steps`` real-time hops of speech (features
+    included): p50/p99 per frame (target p99 <= 5 ms on one thread).
+offline
+    ``--samples`` samples per frame over ``--seconds`` of audio: seconds of audio per second
+    of compute (x real time, target >= 100), with features (``model.run(audio)``) and without
+    (``model.predict`` on the feature rows).
+few-step vs 50-step
+    ``causal_gru_flow``'s default sampler against a 50-step sampler with the same weights, in
+    the same run: the offline time ratio and the samples' RMS gap (same noise).
+cuda
+    The offline figures without features on the GPU, when ``torch.cuda.is_available()``.
+
+It prints numbers and never fails on them. Example::
+
+    python benchmarks/bench_face.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+import sys
+from typing import Any, Dict, List, Optional
+
+from bench_models import bench_streaming, best_seconds, load_speech, looped, SPEECH
+import numpy as np
+import torch
+
+from listener_head_ros.features import extract_features, FeatureConfig
+from listener_head_ros.models.frame_features import feature_matrix
+from listener_head_ros.models.learned import InferenceConfig, TorchListenerModel
+from listener_head_ros.models.networks import build_network, count_parameters
+from listener_head_ros.streams import COEFFICIENTS, FACIAL_ATTRIBUTES, total_dim
+
+TARGETS = (FACIAL_ATTRIBUTES.name, COEFFICIENTS.name)
+MODELS = ('causal_gru_flow', 'causal_gru_mdn')
+REFERENCE_STEPS = 50  # the many-step sampler the few-step one is compared with
+NOISE_CORRELATION = 0.9
+TARGET_P99_MS = 5.0
+TARGET_REAL_TIME = 100.0
+
+
+def build(name: str, **settings: Any) -> torch.nn.Module:
+    """Return the network ``name`` of default size for the 83 face columns, seeded weights."""
+    torch.manual_seed(0)
+    return build_network(name, {'output_dim': total_dim(TARGETS), **settings})
+
+
+def sampler(network: torch.nn.Module, samples: int, device: str = 'cpu') -> TorchListenerModel:
+    """Return ``network`` behind a listener model that draws ``samples`` reactions per frame."""
+    inference = InferenceConfig(mode='sample', num_samples=samples,
+                                noise_correlation=NOISE_CORRELATION)
+    return TorchListenerModel(network, inference=inference, device=device, targets=TARGETS)
+
+
+def offline(model: TorchListenerModel, audio: np.ndarray, rows: np.ndarray, repeats: int,
+            with_features: bool = True) -> Dict[str, float]:
+    """Return x real time of ``model.predict(rows)`` and, if asked, of ``model.run(audio)``."""
+    seconds = audio.size / model.sample_rate
+    out = {'predict_x_real_time': seconds / best_seconds(lambda: model.predict(rows), repeats)}
+    if with_features:
+        out['run_x_real_time'] = seconds / best_seconds(lambda: model.run(audio), repeats)
+    return out
+
+
+def few_vs_many(rows: np.ndarray, samples: int, repeats: int, device: str) -> Dict[str, float]:
+    """Compare the default flow sampler with a REFERENCE_STEPS one of the same weights."""
+    few = build('causal_gru_flow')
+    many = build('causal_gru_flow', sample_steps=REFERENCE_STEPS)
+    many.load_state_dict(few.state_dict())
+    models = [sampler(network, samples, device) for network in (few, many)]
+    seconds = [best_seconds(lambda m=m: m.predict(rows), repeats) for m in models]
+    draws = [m.predict(rows).streams for m in models]
+    gap = np.sqrt(np.mean([np.mean((draws[0][k] - draws[1][k]) ** 2) for k in TARGETS]))
+    return {'few_steps': few.config.sample_steps, 'many_steps': REFERENCE_STEPS,
+            'few_seconds': seconds[0], 'many_seconds': seconds[1],
+            'speedup': seconds[1] / seconds[0], 'rms_gap': float(gap)}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the benchmark and print (and optionally save) the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser.add_argument('--steps', type=int, default=3000, help='live hops per model')
+    parser.add_argument('--seconds', type=float, default=60.0, help='offline audio length')
+    parser.add_argument('--samples', type=int, default=10, help='offline samples per frame')
+    parser.add_argument('--repeats', type=int, default=3, help='timed repeats, best kept')
+    parser.add_argument('--threads', type=int, default=1, help='torch.set_num_threads')
+    parser.add_argument('--models', default=','.join(MODELS))
+    parser.add_argument('--audio', type=Path, default=SPEECH)
+    parser.add_argument('--json', type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = FeatureConfig()
+    speech = load_speech(args.audio, config.sample_rate)
+    audio = looped(speech, int(args.seconds * config.sample_rate))
+    rows = feature_matrix(extract_features(audio, config))
+    names = [n for n in args.models.split(',') if n]
+    print(f'torch {torch.__version__}, {args.threads} thread(s), load average '
+          f'{os.getloadavg()[0]:.2f}; targets {"+".join(TARGETS)} ({total_dim(TARGETS)} '
+          f'columns), {args.seconds:g} s of audio ({len(rows)} frames)')
+    settings = vars(args) | {'audio': str(args.audio), 'json': str(args.json)}
+    results: Dict[str, Any] = {'settings': settings, 'models': {}}
+    print(f"\n{'model':<18}{'params':>10}{'live p50 ms':>13}{'live p99 ms':>13}"
+          f"{'x RT +feat':>12}{'x RT -feat':>12}   ({args.samples} samples offline)")
+    for name in names:
+        network = build(name)
+        live = bench_streaming(sampler(network, 1), speech, args.steps)
+        batch = offline(sampler(network, args.samples), audio, rows, args.repeats)
+        results['models'][name] = {'parameters': count_parameters(network), 'live': live,
+                                   'offline': batch,
+                                   'config': dataclasses.asdict(network.config)}
+        print(f"{name:<18}{count_parameters(network):>10,}{live['p50_ms']:>13.3f}"
+              f"{live['p99_ms']:>13.3f}{batch['run_x_real_time']:>12.1f}"
+              f"{batch['predict_x_real_time']:>12.1f}")
+    print(f'targets: live p99 <= {TARGET_P99_MS:g} ms, offline >= {TARGET_REAL_TIME:g}x')
+    if 'causal_gru_flow' in names:
+        results['few_vs_many'] = compare = few_vs_many(rows, args.samples, args.repeats, 'cpu')
+        print(f"\nflow sampler, {compare['few_steps']} vs {compare['many_steps']} midpoint steps, "
+              f"same weights, {args.samples} samples, features excluded: "
+              f"{compare['few_seconds']:.3f} s vs {compare['many_seconds']:.3f} s "
+              f"({compare['speedup']:.1f}x faster); RMS sample gap {compare['rms_gap']:.4f}")
+    if not torch.cuda.is_available():
+        print('\nCUDA: no device')
+    else:
+        cuda: Dict[str, Any] = {'device': torch.cuda.get_device_name(0)}
+        for name in names:
+            cuda[name] = offline(sampler(build(name), args.samples, 'cuda'), audio, rows,
+                                 args.repeats, with_features=False)
+            print(f"\nCUDA {cuda['device']}, {name}: {cuda[name]['predict_x_real_time']:.1f}x "
+                  f'real time, features excluded')
+        if 'causal_gru_flow' in names:
+            cuda['few_vs_many'] = compare = few_vs_many(rows, args.samples, args.repeats,
+                                                        'cuda')
+            print(f"CUDA flow sampler {compare['few_steps']} vs {compare['many_steps']} steps: "
+                  f"{compare['speedup']:.1f}x faster")
+        results['cuda'] = cuda
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
