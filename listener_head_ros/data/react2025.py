@@ -96,6 +96,7 @@ LAYOUT = '{train,val,test}/{audio,facial-attributes,coefficients}/{speaker,liste
          'session<k>/<clip>.{wav,npy}'
 
 _SESSION_RE = re.compile(r'^session\d+$')
+_NPY_MAGIC = b'\x93NUMPY'
 
 
 class ReleaseError(ValueError):
@@ -147,12 +148,14 @@ class Dyad:
 def _load_npy(path: Path) -> np.ndarray:
     """Return a real-valued array read from ``path`` without unpickling."""
     try:
-        array = np.load(str(path), allow_pickle=False)
+        with open(path, 'rb') as f:
+            magic = f.read(len(_NPY_MAGIC))
+        array = np.load(str(path), allow_pickle=False) if magic == _NPY_MAGIC else None
     except (OSError, ValueError, EOFError) as exc:
         raise ReleaseError(f'{path}: not a readable .npy array ({exc})') from exc
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise ReleaseError(f'{path}: an .npz archive, not an .npy array')
+    if array is None:
+        kind = 'an .npz archive' if magic.startswith(b'PK') else 'no NUMPY header'
+        raise ReleaseError(f'{path}: not an .npy array ({kind})')
     if array.dtype.kind not in 'fiu':
         raise ReleaseError(f'{path}: dtype {array.dtype}; expected real numbers (float or int)')
     return array

@@ -364,7 +364,7 @@ def _dialog_names(session: int, count: int) -> List[Tuple[str, str, str]]:
 
 
 def phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
-                  end_ratio: float, config: SyntheticConfig) -> Tuple[np.ndarray, float]:
+                 end_ratio: float, config: SyntheticConfig) -> Tuple[np.ndarray, float]:
     """Return one phrase ending at ``end_ratio`` x base f0 (whole hops) and its level."""
     sr, hop = config.sample_rate, config.hop_samples
     durations = rng.uniform(*config.syllable_seconds, size=n_syllables)
