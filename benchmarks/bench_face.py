@@ -7,11 +7,13 @@ trained ones) predicting ``facial_attributes`` and ``coefficients`` (83 columns)
 
 live
     ``model.step(hop)`` with one sample over ``--steps`` real-time hops of speech (features
-    included): p50/p99 per frame (target p99 <= 5 ms on one thread).
+    included), on ``--threads`` torch threads: p50/p99 per frame of wall time (target p99 <= 5
+    ms on one thread) and of this thread's CPU time (what the step costs without the waits
+    that other work on a shared machine adds).
 offline
-    ``--samples`` samples per frame over ``--seconds`` of audio: seconds of audio per second
-    of compute (x real time, target >= 100), with features (``model.run(audio)``) and without
-    (``model.predict`` on the feature rows).
+    ``--samples`` samples per frame over ``--seconds`` of audio on ``--offline-threads``:
+    seconds of audio per second of compute (x real time, target >= 100), with features
+    (``model.run(audio)``) and without (``model.predict`` on the feature rows).
 few-step vs 50-step
     ``causal_gru_flow``'s default sampler against a 50-step sampler with the same weights, in
     the same run: the offline time ratio and the samples' RMS gap (same noise).
@@ -20,7 +22,7 @@ cuda
 
 It prints numbers and never fails on them. Example::
 
-    python benchmarks/bench_face.py --threads 1
+    python benchmarks/bench_face.py --steps 3000 --seconds 60
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ import json
 import os
 from pathlib import Path
 import sys
+import time
 from typing import Any, Dict, List, Optional
 
-from bench_models import bench_streaming, best_seconds, load_speech, looped, SPEECH
+from bench_models import best_seconds, load_speech, looped, SPEECH
 import numpy as np
 import torch
 
@@ -62,6 +65,25 @@ def sampler(network: torch.nn.Module, samples: int, device: str = 'cpu') -> Torc
     inference = InferenceConfig(mode='sample', num_samples=samples,
                                 noise_correlation=NOISE_CORRELATION)
     return TorchListenerModel(network, inference=inference, device=device, targets=TARGETS)
+
+
+def live(model: TorchListenerModel, audio: np.ndarray, steps: int, warmup: int = 50
+         ) -> Dict[str, float]:
+    """Return p50/p99 wall and CPU (this thread) ms of ``model.step`` over ``steps`` hops."""
+    hop = model.hop_length
+    samples = looped(audio, (steps + warmup) * hop)
+    model.reset()
+    wall, cpu = np.empty(steps), np.empty(steps)
+    for i in range(warmup + steps):
+        chunk = samples[i * hop:(i + 1) * hop]
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        model.step(chunk)
+        if i >= warmup:
+            wall[i - warmup] = time.perf_counter() - start
+            cpu[i - warmup] = time.thread_time() - start_cpu
+    (p50, p99), (cpu50, cpu99) = (np.percentile(t, [50, 99]) * 1e3 for t in (wall, cpu))
+    return {'steps': steps, 'p50_ms': float(p50), 'p99_ms': float(p99),
+            'cpu_p50_ms': float(cpu50), 'cpu_p99_ms': float(cpu99)}
 
 
 def offline(model: TorchListenerModel, audio: np.ndarray, rows: np.ndarray, repeats: int,
@@ -95,34 +117,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--seconds', type=float, default=60.0, help='offline audio length')
     parser.add_argument('--samples', type=int, default=10, help='offline samples per frame')
     parser.add_argument('--repeats', type=int, default=3, help='timed repeats, best kept')
-    parser.add_argument('--threads', type=int, default=1, help='torch.set_num_threads')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads, live step')
+    parser.add_argument('--offline-threads', type=int, default=1, help='torch threads, offline')
     parser.add_argument('--models', default=','.join(MODELS))
     parser.add_argument('--audio', type=Path, default=SPEECH)
     parser.add_argument('--json', type=Path, default=None)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     config = FeatureConfig()
     speech = load_speech(args.audio, config.sample_rate)
     audio = looped(speech, int(args.seconds * config.sample_rate))
     rows = feature_matrix(extract_features(audio, config))
     names = [n for n in args.models.split(',') if n]
-    print(f'torch {torch.__version__}, {args.threads} thread(s), load average '
-          f'{os.getloadavg()[0]:.2f}; targets {"+".join(TARGETS)} ({total_dim(TARGETS)} '
-          f'columns), {args.seconds:g} s of audio ({len(rows)} frames)')
+    print(f'torch {torch.__version__}, {args.threads} thread(s) live, {args.offline_threads} '
+          f'offline ({args.samples} samples), load average {os.getloadavg()[0]:.2f}; targets '
+          f'{"+".join(TARGETS)} ({total_dim(TARGETS)} columns), {args.seconds:g} s of audio '
+          f'({len(rows)} frames)')
     settings = vars(args) | {'audio': str(args.audio), 'json': str(args.json)}
     results: Dict[str, Any] = {'settings': settings, 'models': {}}
-    print(f"\n{'model':<18}{'params':>10}{'live p50 ms':>13}{'live p99 ms':>13}"
-          f"{'x RT +feat':>12}{'x RT -feat':>12}   ({args.samples} samples offline)")
+    print(f"\n{'model':<18}{'params':>10}{'live p50/p99 ms':>17}{'CPU p50/p99 ms':>16}"
+          f"{'x RT +feat':>12}{'x RT -feat':>12}")
     for name in names:
         network = build(name)
-        live = bench_streaming(sampler(network, 1), speech, args.steps)
+        torch.set_num_threads(args.threads)
+        step = live(sampler(network, 1), speech, args.steps)
+        torch.set_num_threads(args.offline_threads)
         batch = offline(sampler(network, args.samples), audio, rows, args.repeats)
-        results['models'][name] = {'parameters': count_parameters(network), 'live': live,
+        results['models'][name] = {'parameters': count_parameters(network), 'live': step,
                                    'offline': batch,
                                    'config': dataclasses.asdict(network.config)}
-        print(f"{name:<18}{count_parameters(network):>10,}{live['p50_ms']:>13.3f}"
-              f"{live['p99_ms']:>13.3f}{batch['run_x_real_time']:>12.1f}"
-              f"{batch['predict_x_real_time']:>12.1f}")
+        print(f"{name:<18}{count_parameters(network):>10,}"
+              f"{step['p50_ms']:>8.2f} /{step['p99_ms']:>6.2f}"
+              f"{step['cpu_p50_ms']:>8.2f} /{step['cpu_p99_ms']:>5.2f}"
+              f"{batch['run_x_real_time']:>12.1f}{batch['predict_x_real_time']:>12.1f}")
     print(f'targets: live p99 <= {TARGET_P99_MS:g} ms, offline >= {TARGET_REAL_TIME:g}x')
     if 'causal_gru_flow' in names:
         results['few_vs_many'] = compare = few_vs_many(rows, args.samples, args.repeats, 'cpu')
