@@ -19,6 +19,7 @@ from listener_head_ros.data.react2025 import (
 from listener_head_ros.data.synthetic_react import main, SMALL, TRUTH_FILE
 from listener_head_ros.face import BLENDSHAPE_INDEX, REACT_ACTION_UNITS
 from listener_head_ros.features import FeatureConfig
+from listener_head_ros.streams import ROTATION_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'training'))
 import prepare_react  # noqa: E402
@@ -271,8 +272,9 @@ def test_planted_relation(release, truth):
             rest.append(attributes[~_windows(t, ends, 0.0, 2.5), AU['AU12']])
             nods = [p['end'] for p, flip in zip([p for p in script if not p['final']],
                                                 flips['nod']) if flip]
-            rot_nod.append(coefficients[_windows(t, nods, 0.4, 0.7), 52])
-            rot_rest.append(coefficients[~_windows(t, nods, 0.0, 1.5), 52])
+            pitch = coefficients[:, ROTATION_COLUMNS.start]  # rot_x
+            rot_nod.append(pitch[_windows(t, nods, 0.4, 0.7)])
+            rot_rest.append(pitch[~_windows(t, nods, 0.0, 1.5)])
             onsets = [p['onset'] for p in script if p['emphasised']]
             au1_brow.append(attributes[_windows(t, onsets, 0.45, 0.85), AU['AU1']])
             au1_rest.append(attributes[~_windows(t, onsets, 0.0, 1.5), AU['AU1']])
@@ -424,6 +426,11 @@ def test_config_checks(tmp_path):
         React2025Config(root=tmp_path, splits=('train', 'train'))
     with pytest.raises(ValueError, match='splits'):
         scan_release(tmp_path, splits=('dev',))
+    release = scan_release(_write_release(tmp_path / 'release', frames=12), splits=('train',))
+    with pytest.raises(ValueError, match='not the one the config names'):
+        React2025Source(React2025Config(root=tmp_path / 'release'), release)  # splits differ
+    with pytest.raises(ValueError, match='not the one the config names'):
+        React2025Source(React2025Config(root=tmp_path, splits=('train',)), release)
     data = React2025Config(root=tmp_path).to_dict()
     assert data['splits'] == list(SPLITS) and data['features'] == asdict(FeatureConfig())
     assert json.loads(json.dumps(data)) == data

@@ -51,13 +51,13 @@ Frame times.  Model frame ``i`` ends at sample ``(i + 1) * hop`` of the feature 
 (``16000 / 533 = 30.019`` Hz with the defaults, not exactly 30): its time is
 ``t_i = (i + 1) * hop / sr``, when the model has heard the audio up to ``t_i``.  Facial frame
 ``j`` is the face at ``j / 30`` s.  The target of model frame ``i`` is the facial track
-linearly interpolated at ``t_i`` (:func:`facial_at_model_frames`): the face at the very
-instant the model has heard up to, never a later one beyond the interpolation between the
-two facial frames that bracket ``t_i`` (at most one facial frame, 33 ms, of which the
-synthetic corpus's reactions, lagging their cues by 200 ms or more, depend on none).  The
-stream has a frame for every complete hop of audio up to the end of the facial track,
-``Tf / 30`` s (:func:`model_frames`); the last frames hold the last facial frame; audio past
-the track is left out.
+linearly interpolated at ``t_i`` (:func:`facial_at_model_frames`): the face at the instant
+the model has heard up to, as the IEMOCAP head is.  The interpolation reads the facial frame
+just after ``t_i`` (less than 33 ms later); a causal listener's face there depends on at most
+that much unheard audio, and the synthetic corpus's reactions, which lag their cues by 200 ms
+or more, on none.  The stream has a frame for every complete hop of audio that ends within
+the facial track, ``Tf / 30`` s (:func:`model_frames`); the last frames hold the last facial
+frame, and audio past the track is left out.
 """
 
 from __future__ import annotations
@@ -518,8 +518,10 @@ class React2025Source(DialogSource):
         self.release = (release if release is not None
                         else scan_release(config.root, splits=config.splits))
         missing = [s for s in config.splits if s not in self.release.splits]
-        if missing:
-            raise ValueError(f'the release was scanned without the splits {missing}')
+        if missing or self.release.root.resolve() != config.root.resolve():
+            raise ValueError(f'the release of {self.release.root} (splits '
+                             f'{list(self.release.splits)}) is not the one the config names: '
+                             f'{config.root}, splits {list(config.splits)}')
         self.stats: Dict[str, SplitStats] = {}
 
     @property
@@ -542,19 +544,19 @@ class React2025Source(DialogSource):
         """Return whether the coefficient targets are normalised with the mean face."""
         return self.config.normalise and self.release.mean_face is not None
 
-    def _files(self) -> List[Path]:
-        paths = [d.path(kind, side) for split in self.config.splits
+    def _files(self) -> List[str]:
+        """Return every file the streams read, relative to the release root."""
+        names = [d.relative(kind, side) for split in self.config.splits
                  for d in self.release.dyads(split) for kind in KINDS for side in SIDES]
-        return paths + [p for p in (self.config.root / MEAN_FACE_FILE,
-                                    self.config.root / STD_FACE_FILE) if p.is_file()]
+        return names + [n for n in (MEAN_FACE_FILE, STD_FACE_FILE)
+                        if (self.release.root / n).is_file()]
 
     def describe(self) -> Dict[str, Any]:
         """Return the release, settings and a digest of its files' names, sizes and times."""
         digest = hashlib.sha256()
-        for path in self._files():
-            stat = path.stat()
-            digest.update(f'{path.relative_to(self.config.root).as_posix()} {stat.st_size} '
-                          f'{stat.st_mtime_ns}\n'.encode('utf-8'))
+        for name in self._files():
+            stat = (self.release.root / name).stat()
+            digest.update(f'{name} {stat.st_size} {stat.st_mtime_ns}\n'.encode('utf-8'))
         return {'name': self.name, 'config': self.config.to_dict(),
                 'normalised': self.normalised, 'files': digest.hexdigest()}
 

@@ -59,7 +59,8 @@ on valence and arousal, ``coefficient_noise`` on the 52 expression coefficients,
 ``pose_noise`` on rotation (radians) and translation.  Values stay in their ranges: AU =
 sigmoid(logit) (rest logit -2.0, about 0.12), valence and arousal = tanh(...), the
 8 expression probabilities a softmax (Neutral's rest logit 1.5, the others' 0); the rotation
-rests at FaceVerse's frontal ``(pi, 0, 0)``, the translation at 0.
+rests at FaceVerse's frontal
+:data:`~listener_head_ros.streams.FACEVERSE_FRONTAL_ROTATION`, the translation at 0.
 
 The speaker's own face (the 'Mime' baseline's input, never a training input) has the same
 noise, and a talking mouth: while it speaks, the AU25 and AU26 logits rise by 4.0 and 3.5
@@ -88,7 +89,8 @@ from listener_head_ros.data.react2025 import (
 from listener_head_ros.data.synthetic_iemocap import (
     ar1_noise, phrase_audio, PlantedResponse, SyntheticConfig)
 from listener_head_ros.face import BLENDSHAPE_INDEX, REACT_ACTION_UNITS, REACT_EXPRESSIONS
-from listener_head_ros.streams import COEFFICIENTS
+from listener_head_ros.streams import (
+    COEFFICIENTS, EXPRESSION_COLUMNS, FACEVERSE_FRONTAL_ROTATION, ROTATION_COLUMNS)
 
 TRUTH_FILE = 'synthetic_truth.json'
 _AMPLITUDE = 0.12  # waveform scale of a phrase of level 1 at 0 dB gain
@@ -108,8 +110,6 @@ _LINKS: Dict[str, Tuple[str, ...]] = {
     'AU6': ('cheekSquintLeft', 'cheekSquintRight'),
     'AU12': ('mouthSmileLeft', 'mouthSmileRight'),
     'AU25': ('mouthLowerDownLeft', 'mouthLowerDownRight'), 'AU26': ('jawOpen',)}
-_FRONTAL_ROTATION = (math.pi, 0.0, 0.0)  # FaceVerse's rotation of a face looking at the camera
-_N_EXPRESSION = COEFFICIENTS.dim - 6  # 52 expression, then 3 rotation and 3 translation
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -344,15 +344,18 @@ def _sample_face(rng: np.random.Generator, config: SyntheticReactConfig, frames:
     logits -= logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     attributes = np.column_stack((au, valence, arousal, probabilities))
-    expression = _noisy(rng, cfg, frames, cfg.coefficient_noise, _N_EXPRESSION)
+    expression = _noisy(rng, cfg, frames, cfg.coefficient_noise,
+                        EXPRESSION_COLUMNS.stop - EXPRESSION_COLUMNS.start)
     for unit, names in _LINKS.items():
         for name in names:
             expression[:, BLENDSHAPE_INDEX[name]] += _COUPLING * au[
                 :, REACT_ACTION_UNITS.index(unit)]
-    rotation = np.asarray(_FRONTAL_ROTATION) + _noisy(rng, cfg, frames, cfg.pose_noise, 3)
+    rotation = np.asarray(FACEVERSE_FRONTAL_ROTATION) + _noisy(
+        rng, cfg, frames, cfg.pose_noise, ROTATION_COLUMNS.stop - ROTATION_COLUMNS.start)
     if drive.pitch is not None:
         rotation[:, 0] += drive.pitch
-    translation = _noisy(rng, cfg, frames, cfg.pose_noise, 3)
+    translation = _noisy(rng, cfg, frames, cfg.pose_noise,
+                         COEFFICIENTS.dim - ROTATION_COLUMNS.stop)
     coefficients = np.column_stack((expression, rotation, translation))
     return attributes.astype(np.float32), coefficients.astype(np.float32)
 
