@@ -108,7 +108,8 @@ def grouped_dtw(a: np.ndarray, b: np.ndarray, groups: DtwGroups,
     Return the DTW distance of each channel group: ``(..., G)`` for ``G = len(groups)``.
 
     ``a`` is ``(..., T1, D)`` and ``b`` is ``(..., T2, D)``; their leading dimensions broadcast
-    (without being copied). For a group's channels, the local cost is
+    (without being copied); ``groups`` are contiguous, ordered ``(first, end, weight)``
+    channel ranges. For a group's channels, the local cost is
     ``c(i, j) = ||a_i - b_j||**2``, the accumulated cost
     ``R(i, j) = c(i, j) + min(R(i-1, j), R(i, j-1), R(i-1, j-1))`` and the distance
     ``sqrt(R(T1, T2))``: the convention of ``tslearn.metrics.dtw`` that the REACT reference
@@ -123,6 +124,10 @@ def grouped_dtw(a: np.ndarray, b: np.ndarray, groups: DtwGroups,
         raise ValueError(f'channel counts differ: {dim} and {b.shape[-1]}')
     if t1 == 0 or t2 == 0:
         raise ValueError('dtw needs non-empty sequences')
+    if any(g[1] != h[0] for g, h in zip(groups, groups[1:])) or any(
+            not 0 <= g[0] < g[1] <= dim for g in groups):
+        raise ValueError(f'DTW groups must be contiguous, ordered (first, end) ranges within '
+                         f'D = {dim}, got {[tuple(g[:2]) for g in groups]}')
     if band is not None and band < 1:
         raise ValueError(f'the DTW band must be at least 1 frame (or None), got {band}')
     width = max(t1, t2) if band is None else max(int(band), abs(t1 - t2))
@@ -149,16 +154,18 @@ def _dtw_chunk(a: np.ndarray, b_reversed: np.ndarray, groups: DtwGroups,
     before_last, last, current = (np.full(lead + (t1 + 2, len(groups)), np.inf)
                                   for _ in range(3))
     before_last[..., 0, :] = 0.0
+    first, end = groups[0][0], groups[-1][1]
+    starts = [g[0] - first for g in groups]
     for k in range(2, t1 + t2 + 1):
         lo = max(1, k - t2, -((width - k) // 2))
         hi = min(t1, k - 1, (k + width) // 2)
         # Rows i = lo..hi meet columns j = k - i, whose frames b[j - 1] lie at t2 - k + i
         # in reversed time: both are plain slices.
-        diff = a[..., lo - 1:hi, :] - b_reversed[..., t2 - k + lo:t2 - k + hi + 1, :]
+        diff = (a[..., lo - 1:hi, first:end]
+                - b_reversed[..., t2 - k + lo:t2 - k + hi + 1, first:end])
         diff *= diff
         cells = current[..., lo:hi + 1, :]
-        for g, (first, end, _) in enumerate(groups):
-            np.sum(diff[..., first:end], axis=-1, out=cells[..., g])
+        np.add.reduceat(diff, starts, axis=-1, out=cells)
         best = np.minimum(last[..., lo - 1:hi, :], last[..., lo:hi + 1, :])
         np.minimum(best, before_last[..., lo - 1:hi, :], out=best)
         cells += best
@@ -418,21 +425,22 @@ def _frdvs_unequal(predictions: List[np.ndarray], lengths: np.ndarray) -> float:
         flat = frames.reshape(samples, n, -1)
         gram += flat @ flat.transpose(0, 2, 1)
     norms = np.stack([prefix[i][:, common[i]] for i in range(n)], axis=1)  # (S, i, j)
-    squared = norms + norms.transpose(0, 2, 1) - 2.0 * gram
+    squared = np.maximum(norms + norms.transpose(0, 2, 1) - 2.0 * gram, 0.0)  # rounding
     off_diagonal = ~np.eye(n, dtype=bool)
     per_pair = squared[:, off_diagonal] / (common[off_diagonal] * dim)
     return float(np.mean(per_pair))
 
 
-def _window_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson's r over axis -2 per channel, NaN where either side is constant."""
-    xc = x - x.mean(axis=-2, keepdims=True)
-    yc = y - y.mean(axis=-2, keepdims=True)
-    num = (xc * yc).sum(axis=-2)
-    den = np.sqrt((xc ** 2).sum(axis=-2) * (yc ** 2).sum(axis=-2))
-    constant = _is_constant(x, -2) | _is_constant(y, -2)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(constant, np.nan, num / np.where(constant, 1.0, den))
+def _prefix(x: np.ndarray) -> np.ndarray:
+    """Return the prefix sums of ``x`` over axis -2, with a leading 0: ``(..., T + 1, D)``."""
+    zero = np.zeros(x.shape[:-2] + (1, x.shape[-1]))
+    return np.concatenate((zero, np.cumsum(x, axis=-2)), axis=-2)
+
+
+def _changes(x: np.ndarray) -> np.ndarray:
+    """Return ``c[t]``: how often ``x`` changes value among its frames 1..t, (..., T, D)."""
+    zero = np.zeros(x.shape[:-2] + (1, x.shape[-1]), dtype=np.int64)
+    return np.concatenate((zero, np.cumsum(x[..., 1:, :] != x[..., :-1, :], axis=-2)), axis=-2)
 
 
 def tlcc_curve(listener: np.ndarray, speaker: np.ndarray, max_lag: int) -> np.ndarray:
@@ -442,18 +450,35 @@ def tlcc_curve(listener: np.ndarray, speaker: np.ndarray, max_lag: int) -> np.nd
     ``listener`` is ``(..., T, D)``, ``speaker`` is ``(T, D)``; the result is
     ``(..., 2 * max_lag + 1, D)`` for lags ``-max_lag .. max_lag``. At lag L > 0 the listener
     frame ``t + L`` is paired with the speaker frame ``t`` (the listener follows); at L < 0
-    the speaker follows. A channel constant over a window gives NaN.
+    the speaker follows. A channel exactly constant over a window gives NaN. The window sums
+    come from prefix sums of the globally centred sequences (one product sum per lag).
     """
+    listener = np.asarray(listener, dtype=np.float64)
+    speaker = np.asarray(speaker, dtype=np.float64)
     t = listener.shape[-2]
     if not 0 <= max_lag < t - 1:
         raise ValueError(f'max_lag must be in [0, T - 2] = [0, {t - 2}], got {max_lag}')
-    curves = []
-    for lag in range(-max_lag, max_lag + 1):
-        if lag >= 0:
-            curves.append(_window_pearson(listener[..., lag:, :], speaker[:t - lag]))
-        else:
-            curves.append(_window_pearson(listener[..., :lag, :], speaker[-lag:]))
-    return np.stack(curves, axis=-2)
+    lags = np.arange(-max_lag, max_lag + 1)
+    x_start, y_start = np.maximum(lags, 0), np.maximum(-lags, 0)
+    count = t - np.abs(lags)  # frames in each lag's window
+    x = listener - listener.mean(axis=-2, keepdims=True)
+    y = speaker - speaker.mean(axis=-2, keepdims=True)
+    product = np.stack([np.einsum('...td,td->...d', x[..., a:a + n, :], y[b:b + n])
+                        for a, b, n in zip(x_start, y_start, count)], axis=-2)
+
+    def window(prefix: np.ndarray, start: np.ndarray) -> np.ndarray:
+        return prefix[..., start + count, :] - prefix[..., start, :]
+
+    n = count[:, None].astype(np.float64)
+    sx, sy = window(_prefix(x), x_start), window(_prefix(y), y_start)
+    var_x = window(_prefix(x * x), x_start) - sx * sx / n
+    var_y = window(_prefix(y * y), y_start) - sy * sy / n
+    cx, cy = _changes(listener), _changes(speaker)
+    constant = ((cx[..., x_start + count - 1, :] == cx[..., x_start, :])
+                | (cy[y_start + count - 1] == cy[y_start]))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        r = (product - sx * sy / n) / np.sqrt(np.maximum(var_x * var_y, 0.0))
+    return np.where(constant, np.nan, r)
 
 
 def tlcc_offsets(listener: np.ndarray, speaker: np.ndarray, max_lag: int,
