@@ -159,7 +159,7 @@ def test_facial_frames_to_model_frames():
 
 def test_stream_of_a_dyad(release, corpus):
     """Speaker audio in, the listener's tracks at model frames out, one segment per clip."""
-    source = React2025Source(React2025Config(root=corpus), release)
+    source = React2025Source(React2025Config(root=corpus, normalise=True), release)
     dyad = release.dyads('test')[1]
     stream = source.stream(dyad)
     attributes, coefficients = load_face(dyad, 'listener')

@@ -25,9 +25,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--splits', nargs='+', choices=SPLITS, default=list(SPLITS))
     parser.add_argument('--targets', nargs='+', choices=TARGETS, default=list(TARGETS),
                         help="the listener's streams to store")
-    parser.add_argument('--raw-coefficients', action='store_true',
-                        help="store the coefficients as released, not normalised with the "
-                             "release's mean_face.npy / std_face.npy")
+    parser.add_argument('--normalise-coefficients', action='store_true',
+                        help="store the coefficients normalised with the release's "
+                             'mean_face.npy / std_face.npy (for analysis: training refuses '
+                             'such a cache, since the node needs raw FaceVerse coefficients)')
     parser.add_argument('--audio-tolerance', type=float, default=AUDIO_TOLERANCE_SECONDS,
                         help='how much shorter (s) than its facial frames a wav may be')
     parser.add_argument('--force', action='store_true', help='rebuild even if up to date')
@@ -36,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         config = React2025Config(root=args.root, splits=tuple(args.splits),
                                  targets=tuple(args.targets),
-                                 normalise=not args.raw_coefficients,
+                                 normalise=args.normalise_coefficients,
                                  audio_tolerance_seconds=args.audio_tolerance)
         prepare_cache(React2025Source(config), args.cache, force=args.force,
                       progress=not args.no_progress)

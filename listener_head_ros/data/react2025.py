@@ -41,8 +41,10 @@ Dialog streams.  :class:`React2025Source` yields one
 :class:`~listener_head_ros.data.source.DialogStream` per dyad, in the group of its split (the
 release's fixed split): the audio is the *speaker's* wav (what the listener hears), any rate
 and channel count, down-mixed and resampled with soxr to the feature rate; the targets are the
-*listener's* facial attributes and coefficients (normalised with ``mean_face``/``std_face``
-when the release has them and :attr:`React2025Config.normalise` is set); the speaker's own
+*listener's* facial attributes and coefficients (as released by default: the node maps raw
+FaceVerse rotations and expression coefficients to the head and the blendshapes, and the
+flow network standardises its targets itself; normalised with ``mean_face``/``std_face``
+when the release has them and :attr:`React2025Config.normalise` is set, for analysis); the speaker's own
 face is no input.  The release has no transcripts: each stream has one untranscribed turn and
 one :class:`~listener_head_ros.data.source.Segment` covering the whole clip, and every frame
 is in its listening window.
@@ -445,7 +447,7 @@ class React2025Config:
     splits: Tuple[str, ...] = SPLITS
     features: FeatureConfig = field(default_factory=FeatureConfig)
     targets: Tuple[str, ...] = TARGETS
-    normalise: bool = True  # coefficients with the release's mean_face/std_face, if any
+    normalise: bool = False  # coefficients with the release's mean_face/std_face, if any
     audio_tolerance_seconds: float = AUDIO_TOLERANCE_SECONDS
     facial_fps: float = FACIAL_FPS
 

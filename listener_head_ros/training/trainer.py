@@ -40,6 +40,7 @@ from pathlib import Path
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -52,12 +53,14 @@ from listener_head_ros.data.feature_cache import FeatureCache
 from listener_head_ros.data.source import Fold
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_statistics
-from listener_head_ros.models.learned import save_learned_checkpoint, TorchListenerModel
+from listener_head_ros.models.learned import (
+    InferenceConfig, save_learned_checkpoint, TorchListenerModel)
 from listener_head_ros.models.networks import count_parameters
 from listener_head_ros.models.registry import build_network
 from listener_head_ros.roles import LISTENING
 from listener_head_ros.settings import load_listener_settings, ListenerSettings
-from listener_head_ros.streams import HEAD, stream_slices, total_dim
+from listener_head_ros.streams import (
+    COEFFICIENTS, HEAD, ROTATION_COLUMNS, stream_slices, total_dim)
 from listener_head_ros.training.config import ConfigError, TrainConfig
 from listener_head_ros.training.dataset import DialogCrops, DialogData, load_dialogs
 from listener_head_ros.training.evaluation import (
@@ -351,6 +354,32 @@ def plan(config: TrainConfig, selected: Sequence[Fold], folds: Sequence[Fold],
     return text + '; no final model (final_model: false)'
 
 
+def inference_settings(config: TrainConfig, data: DialogData) -> InferenceConfig:
+    """
+    Return the inference settings a checkpoint trained on ``data`` runs with.
+
+    A model of the FaceVerse coefficients moves the head by its rotation relative to the
+    training listeners' mean rotation (a circular mean per axis): their neutral head.
+    """
+    if COEFFICIENTS.name not in config.targets:
+        return InferenceConfig()
+    columns = stream_slices(data.streams)[COEFFICIENTS.name]
+    start = columns.start + ROTATION_COLUMNS.start
+    rotations = np.concatenate([t[v[:, start], start:start + 3]
+                                for t, v in zip(data.targets, data.valid)]).astype(np.float64)
+    neutral = np.arctan2(np.sin(rotations).mean(0), np.cos(rotations).mean(0))
+    return InferenceConfig(neutral_rotation=tuple(float(v) for v in neutral))
+
+
+def _refuse_normalised_coefficients(config: TrainConfig, cache: FeatureCache) -> None:
+    """Refuse a cache of normalised coefficients: the node maps raw FaceVerse units."""
+    if COEFFICIENTS.name in config.targets and cache.source.get('normalised'):
+        raise ConfigError(f'{cache.cache_dir} holds coefficients normalised with the mean '
+                          'face; a checkpoint must predict them as released, since the node '
+                          'maps raw FaceVerse rotations and expressions to the head and '
+                          'blendshapes: prepare the cache without --normalise-coefficients')
+
+
 def _refuse_other_training(config: TrainConfig, out_dir: Path) -> None:
     """Refuse to continue the networks saved in ``out_dir`` with settings that change them."""
     saved = out_dir / CONFIG_NAME
@@ -400,6 +429,7 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
     run = run or init_distributed(config.device)
     out_dir = Path(config.out_dir)
     cache = FeatureCache(Path(config.cache_dir))
+    _refuse_normalised_coefficients(config, cache)
     split = cache.split.restrict(config.groups)
     folds = split.folds()
     selected = split.folds(config.folds)
@@ -419,10 +449,11 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         network = train_network(config, train, fold_dir, _seed(config, fold, folds), run)
         if not run.is_main:
             continue
+        inference = inference_settings(config, train)
         checkpoint = save_learned_checkpoint(fold_dir / CHECKPOINT_DIR, network.cpu(),
-                                             cache.feature_config, targets=config.targets,
-                                             role=cache.role)
-        model = TorchListenerModel(network, cache.feature_config, device='cpu',
+                                             cache.feature_config, inference,
+                                             targets=config.targets, role=cache.role)
+        model = TorchListenerModel(network, cache.feature_config, inference, device='cpu',
                                    targets=config.targets)
         all_scores[fold.name] = evaluate_fold(config, model, cache, fold, test, settings)
         results[fold.name] = {
@@ -433,12 +464,12 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         (fold_dir / 'metrics.json').write_text(json.dumps(results[fold.name], indent=2))
         print(fold_line(fold.name, results[fold.name]))
     if config.final_model:
-        network = train_network(config, load_dialogs(cache, split.final_groups, config.targets),
-                                out_dir / 'final', config.seed, run)
+        everything = load_dialogs(cache, split.final_groups, config.targets)
+        network = train_network(config, everything, out_dir / 'final', config.seed, run)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
-                                    cache.feature_config, targets=config.targets,
-                                    role=cache.role)
+                                    cache.feature_config, inference_settings(config, everything),
+                                    targets=config.targets, role=cache.role)
     if not run.is_main:
         return {}
     summary = {'folds': results, 'cross_validation': overall(all_scores, cache.floors),
