@@ -193,8 +193,11 @@ class CausalGRUFlow(CausalGRUFront):
         """Return the zero-noise solution and the spread head's std per column, (..., D) each."""
         context, log_std = outputs
         start = context.new_zeros(*context.shape[:-1], self.config.output_dim)
-        return (self._destandardise(self._solve(context, start)),
-                torch.exp(log_std) * self.target_norm.std)
+        return self._destandardise(self._solve(context, start)), self.predictive_std(outputs)
+
+    def predictive_std(self, outputs: FlowOutputs) -> torch.Tensor:
+        """Return the spread head's std per column (..., D), without solving the flow."""
+        return torch.exp(outputs[1]) * self.target_norm.std
 
     def mean_pose(self, outputs: FlowOutputs) -> torch.Tensor:
         """Return the point prediction of :meth:`forward`'s outputs: the zero-noise solution."""

@@ -15,9 +15,11 @@ With a generative network, ``mode='sample'`` draws ``num_samples`` reactions per
 frame's streams hold the first, :attr:`ListenerFrame.samples` all of them) from a numpy
 generator seeded at every :meth:`~TorchListenerModel.reset`, with optional AR(1) correlation of
 the noise across frames so that sampled paths are smooth. ``mode='mean'`` outputs the
-predictive mean. Confidence is ``exp(-rms predictive std of the head / confidence_scale)``, and
-1 for deterministic networks. Predicted facial attributes also drive the frame's action units,
-valence, arousal and expression; blendshapes stay neutral (a rule).
+predictive mean. Confidence is ``exp(-rms predictive std of the head / confidence_scale)`` (the
+head stream's columns, else the coefficients' rotation, both in radians), and 1 for
+deterministic networks. Predicted facial attributes also drive the frame's action units,
+valence, arousal and expression; predicted coefficients the blendshapes and, without a head
+stream, the head.
 
 Checkpoints (:func:`save_learned_checkpoint`) hold the network weights and normalisation
 buffers in ``model.safetensors`` and, in ``config.json``, the architecture, the network,
@@ -137,7 +139,7 @@ class TorchListenerModel(StreamingListenerModel):
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
         self.network = network.to(self.device).eval()
         self._extractor = StreamingFeatureExtractor(self.feature_config)
-        self._confidence_columns = self._slices.get(HEAD.name, slice(0, columns))
+        self._confidence_columns = _head_columns(self._slices, columns)
         self.reset()
 
     @property
@@ -183,17 +185,27 @@ class TorchListenerModel(StreamingListenerModel):
 
     def _decode(self, outputs: Any, noise: Optional[np.ndarray]
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Return values (..., S, D) and confidence (...,) from network outputs for frames."""
-        mean, std = self.network.predictive(outputs)
+        """
+        Return values (..., S, D) and confidence (...,) from network outputs for frames.
+
+        When sampling, a network's optional ``predictive_std(outputs)`` gives the standard
+        deviation without the point prediction, which costs a flow network a whole sample.
+        """
+        spread_only = getattr(self.network, 'predictive_std', None)
+        if noise is not None and spread_only is not None:
+            std = spread_only(outputs)
+            values = self.network.draw(outputs, torch.from_numpy(noise).to(std),
+                                       self.inference.temperature)
+        else:
+            mean, std = self.network.predictive(outputs)
+            values = mean[..., None, :] if noise is None else self.network.draw(
+                outputs, torch.from_numpy(noise).to(mean), self.inference.temperature)
         if std is None:
-            confidence = torch.ones(mean.shape[:-1])
+            confidence = torch.ones(values.shape[:-2])
         else:
             spread = std[..., self._confidence_columns].pow(2).mean(-1).sqrt()
             confidence = torch.exp(-spread / self.inference.confidence_scale)
-        if noise is None:
-            return mean[..., None, :], confidence
-        noise_t = torch.from_numpy(noise).to(mean)
-        return self.network.draw(outputs, noise_t, self.inference.temperature), confidence
+        return values, confidence
 
     def _frame(self, values: np.ndarray, confidence: float) -> ListenerFrame:
         """Return the frame of one step's values (S, D): sample :attr:`reaction` drives it."""
@@ -258,6 +270,16 @@ class TorchListenerModel(StreamingListenerModel):
         prediction = self.predict(feature_matrix(batch))
         values = np.concatenate([prediction.streams[name] for name in self.targets], axis=-1)
         return [self._frame(v, c) for v, c in zip(values, prediction.confidence)]
+
+
+def _head_columns(slices: Mapping[str, slice], columns: int) -> slice:
+    """Return the output columns confidence is judged on: the head's, in radians."""
+    if HEAD.name in slices:
+        return slices[HEAD.name]
+    if COEFFICIENTS.name in slices:
+        start = slices[COEFFICIENTS.name].start
+        return slice(start + ROTATION_COLUMNS.start, start + ROTATION_COLUMNS.stop)
+    return slice(0, columns)
 
 
 def _first(outputs: Any) -> Any:
