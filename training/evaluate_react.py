@@ -30,6 +30,7 @@ from listener_head_ros.eval.react_eval import (
 from listener_head_ros.eval.react_report import EXAMPLE_CLIPS, table_markdown, write_react_report
 
 TRAIN_SPLIT = 'train'  # the split whose mean listener is the Neutral row
+SPREAD_REFERENCES = ('GT', 'Oracle')  # reference rows drawn beside the predictions' spread
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,7 +88,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         predicted = _predictions(args, release)
         result = evaluate(predicted, release, config, TRAIN_SPLIT)
         keys = result.metrics['clips'][:EXAMPLE_CLIPS]
-        examples = {name: result.samples[name][:len(keys)] for name in predicted}
+        shown = list(predicted) + [r for r in SPREAD_REFERENCES if r in result.samples]
+        examples = {name: result.samples[name][:len(keys)] for name in shown}
         out = write_react_report(args.out, result.metrics, examples,
                                  result.data.paired[:len(keys)], keys)
     except (ValueError, OSError, RuntimeError) as error:  # also Release/Predictions/Checkpoint

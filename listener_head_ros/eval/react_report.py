@@ -97,8 +97,9 @@ def write_react_report(out_dir: Path | str, metrics: Dict[str, Any],
     """
     Write ``metrics.json``, ``summary.md`` and the plots into ``out_dir``; return it.
 
-    ``examples[row]`` holds a row's ``(S, T_n, 25)`` samples for the example clips, ``real``
-    their paired listeners ``(T_n, 25)`` and ``names`` their keys.
+    ``examples[row]`` holds a row's ``(S, T_n, 25)`` samples for the example clips (the first
+    row's are drawn in ``traces.png``, every row's spread in ``spread.png``), ``real`` their
+    paired listeners ``(T_n, 25)`` and ``names`` their keys.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
