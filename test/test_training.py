@@ -435,15 +435,17 @@ out = Path(sys.argv[1])
 rng = np.random.default_rng(0)
 lengths = [40, 55, 64, 31, 64, 50, 20, 64]  # unequal padding: frame-weighted loss matters
 features = [rng.standard_normal((n, 68)).astype(np.float32) for n in lengths]
-heads = [(0.01 * np.cumsum(rng.standard_normal((n, 3)), 0)).astype(np.float32)
-         for n in lengths]
-valid = [np.ones((n, 3), bool) for n in lengths]
+streams, dim = STREAMS, DIM
+targets = [(0.01 * np.cumsum(rng.standard_normal((n, dim)), 0)).astype(np.float32)
+           for n in lengths]
+valid = [np.ones((n, dim), bool) for n in lengths]
 windows = [rng.uniform(size=n) < 0.8 for n in lengths]
-config = TrainConfig(cache_dir='unused', out_dir=str(out), model=MODEL, steps=6,
-                     batch_size=4, crop_frames=40, burn_in_frames=8, warmup_steps=2,
-                     ema_decay=0.5, device='cpu', checkpoint_every=100)
+config = TrainConfig(cache_dir='unused', out_dir=str(out), model_type=MODEL_TYPE, model=MODEL,
+                     targets=streams, steps=6, batch_size=4, crop_frames=40,
+                     burn_in_frames=8, warmup_steps=2, ema_decay=0.5, device='cpu',
+                     checkpoint_every=100)
 run = init_distributed('cpu')
-data = DialogData([None] * len(lengths), features, heads, valid, windows, ('head',))
+data = DialogData([None] * len(lengths), features, targets, valid, windows, streams)
 ema = train_network(config, data, out / 'fold', seed=3, run=run)
 if run.is_main:
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()},
@@ -452,10 +454,22 @@ if run.is_main:
 '''
 
 
-def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path, monkeypatch):
+TINY_FLOW = {'conv_channels': 16, 'hidden_size': 16, 'num_layers': 1, 'flow_width': 16,
+             'flow_layers': 1, 'time_dim': 4, 'dropout': 0.0}
+FACE = ('facial_attributes', 'coefficients')
+
+
+@pytest.mark.parametrize('model_type, model, streams', [
+    ('causal_gru_mdn', TINY_GRU, ('head',)),
+    ('causal_gru_flow', TINY_FLOW, FACE),  # stochastic: the crops carry the training noise
+], ids=['gru_mdn_head', 'flow_face'])
+def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path, monkeypatch, model_type, model,
+                                                       streams):
     """Two CPU processes under torch.distributed.run train the same weights as one process."""
     script = tmp_path / 'train_fold.py'
-    script.write_text(DDP_SCRIPT.replace('MODEL', repr(TINY_GRU)))
+    script.write_text(DDP_SCRIPT.replace('MODEL_TYPE', repr(model_type))
+                      .replace('MODEL', repr(model)).replace('STREAMS', repr(streams))
+                      .replace('DIM', str(trainer.total_dim(streams))))
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
     for name in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
         env.pop(name, None)

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--task', choices=TASKS + ('both',), default='both')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--temperature', type=float, default=1.0)
+    parser.add_argument('--noise-correlation', type=float,
+                        help="AR(1) correlation of the sampling noise between frames, 0..1 "
+                             "(default: the checkpoint's): higher keeps each sample one "
+                             'coherent reaction')
     parser.add_argument('--appropriate-size', type=int, default=defaults.appropriate_size)
     parser.add_argument('--dtw-band-seconds', type=float, default=defaults.dtw_band_seconds,
                         help='Sakoe-Chiba band of the FRD DTW; 0 for the full DTW')
@@ -67,7 +71,8 @@ def _predictions(args: argparse.Namespace, release) -> Dict[str, Predictions]:
     model = facial_model(load_listener_model(str(args.checkpoint)), str(args.checkpoint))
     out: Dict[str, Predictions] = {}
     for task in (TASKS if args.task == 'both' else (args.task,)):
-        config = GenerationConfig(task, args.samples, args.seed, args.temperature)
+        config = GenerationConfig(task, args.samples, args.seed, args.temperature,
+                                  args.noise_correlation)
         start = time.perf_counter()
         out[task] = predict_split(model, release, args.split, config)
         where = write_predictions(args.out / 'predictions' / task, out[task])

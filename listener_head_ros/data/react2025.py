@@ -44,10 +44,10 @@ and channel count, down-mixed and resampled with soxr to the feature rate; the t
 *listener's* facial attributes and coefficients (as released by default: the node maps raw
 FaceVerse rotations and expression coefficients to the head and the blendshapes, and the
 flow network standardises its targets itself; normalised with ``mean_face``/``std_face``
-when the release has them and :attr:`React2025Config.normalise` is set, for analysis); the speaker's own
-face is no input.  The release has no transcripts: each stream has one untranscribed turn and
-one :class:`~listener_head_ros.data.source.Segment` covering the whole clip, and every frame
-is in its listening window.
+when the release has them and :attr:`React2025Config.normalise` is set, for analysis); the
+speaker's own face is no input.  The release has no transcripts: each stream has one
+untranscribed turn and one :class:`~listener_head_ros.data.source.Segment` covering the whole
+clip, and every frame is in its listening window.
 
 Frame times.  Model frame ``i`` ends at sample ``(i + 1) * hop`` of the feature rate
 (``16000 / 533 = 30.019`` Hz with the defaults, not exactly 30): its time is

@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 
 from listener_head_ros.data.react2025 import (
-    denormalise_coefficients, Dyad, FACIAL_FPS, load_attributes, load_audio, model_frames,
+    Dyad, FACIAL_FPS, load_attributes, load_audio, model_frames,
     ReactRelease)
 from listener_head_ros.eval.react_metrics import ccc, dtw_table, MODES, react_metrics
 from listener_head_ros.features import extract_features
@@ -273,8 +273,12 @@ class GenerationConfig:
     samples: int = DEFAULT_SAMPLES
     seed: int = 0
     temperature: float = 1.0
+    noise_correlation: Optional[float] = None  # AR(1) of the noise; None: the checkpoint's
 
     def __post_init__(self) -> None:
+        if self.noise_correlation is not None and not 0.0 <= self.noise_correlation < 1.0:
+            raise ValueError(f'noise_correlation must be in [0, 1), not '
+                             f'{self.noise_correlation}')
         if self.task not in TASKS:
             raise ValueError(f'task must be one of {TASKS}, not {self.task!r}')
         if self.samples < 1 or self.seed < 0:
@@ -303,8 +307,11 @@ def _clip_model(model: Any, config: GenerationConfig, key: str) -> Any:
     seed = int(np.random.SeedSequence([config.seed, zlib.crc32(key.encode())])
                .generate_state(1)[0])
     mode = 'sample' if model.network.noise_dim else 'mean'
+    correlation = (model.inference.noise_correlation if config.noise_correlation is None
+                   else config.noise_correlation)
     inference = replace(model.inference, mode=mode, num_samples=config.samples,
-                        temperature=config.temperature, seed=seed)
+                        temperature=config.temperature, seed=seed,
+                        noise_correlation=correlation)
     return TorchListenerModel(model.network, model.feature_config, inference, model.device,
                               model.targets)
 
@@ -326,9 +333,8 @@ def predict_dyad(model: Any, release: ReactRelease, dyad: Dyad, config: Generati
     """
     Return one dyad's ``(S, T, 25)`` attributes and ``(S, T, 58)`` coefficients (or None).
 
-    ``T`` is the paired listener's facial frames. Coefficients are denormalised with the
-    release's ``mean_face``/``std_face`` when it has them (the model learned them normalised,
-    as :class:`~listener_head_ros.data.react2025.React2025Source` serves them by default).
+    ``T`` is the paired listener's facial frames. Coefficients come as released: training
+    refuses a cache of normalised ones.
     """
     sampler = _clip_model(model, config, dyad.key)
     frames = load_attributes(dyad.path('facial-attributes', 'listener')).shape[0]
@@ -341,11 +347,7 @@ def predict_dyad(model: Any, release: ReactRelease, dyad: Dyad, config: Generati
     sources = facial_frame_sources(frames, available, sr, hop)
     out = {name: np.ascontiguousarray(values[sources].transpose(1, 0, 2), dtype=np.float32)
            for name, values in streams.items()}
-    coefficients = out.get(COEFFICIENTS.name)
-    if coefficients is not None and release.mean_face is not None:
-        coefficients = denormalise_coefficients(coefficients, release.mean_face,
-                                                release.std_face)
-    return out[FACIAL_ATTRIBUTES.name], coefficients
+    return out[FACIAL_ATTRIBUTES.name], out.get(COEFFICIENTS.name)
 
 
 def predict_split(model: Any, release: ReactRelease, split: str, config: GenerationConfig,
