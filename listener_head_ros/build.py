@@ -79,6 +79,19 @@ def require_role(checkpoint: str, role: str) -> None:
                             f'{ROLE_SETTINGS[role]}')
 
 
+def _with_sampling(model: StreamingListenerModel, settings: ListenerSettings
+                   ) -> StreamingListenerModel:
+    """Return ``model`` run with the node's ``sampling`` settings, when they are set."""
+    overrides = settings.sampling.inference_overrides()
+    if not overrides:
+        return model
+    with_inference = getattr(model, 'with_inference', None)
+    if with_inference is None:
+        raise SettingsError(f'sampling.mode {settings.sampling.mode!r} needs a learned '
+                            f'checkpoint; model {settings.model!r} has no sampling')
+    return with_inference(**overrides)
+
+
 def build_listener(settings: ListenerSettings, *,
                    model: Optional[StreamingListenerModel] = None,
                    available_inputs: AbstractSet[str] = OFFLINE_INPUTS) -> Listener:
@@ -99,6 +112,7 @@ def build_listener(settings: ListenerSettings, *,
             require_role(settings.model, LISTENING)
         model = load_listener_model(settings.model, frame_rate=settings.frame_rate,
                                     device=device, prosodic=prosodic)
+        model = _with_sampling(model, settings)
     if not math.isclose(model.frame_rate, settings.frame_rate, rel_tol=HOP_ROUNDING):
         raise SettingsError(f'model {model.name} runs at {model.frame_rate:.3f} frames/s but '
                             f'frame_rate is {settings.frame_rate}')

@@ -27,6 +27,7 @@ from listener_head_ros.models.checkpoint import EMBEDDED_MODEL
 from listener_head_ros.models.device import DEVICES
 from listener_head_ros.models.prosodic import ProsodicListenerConfig
 from listener_head_ros.models.speaking import ProsodicSpeakerConfig
+from listener_head_ros.sampling import SamplingSettings
 from listener_head_ros.schema import (
     flatten, from_flat, group, setting, setting_specs, SettingsError, SettingSpec, to_flat)
 from listener_head_ros.voice_selection import VoiceSelectionConfig
@@ -117,6 +118,8 @@ class ListenerSettings:
         "set'.")
     prosodic: ProsodicListenerConfig = group(ProsodicListenerConfig,
                                              'The embedded prosodic listener.')
+    sampling: SamplingSettings = group(SamplingSettings,
+                                       "A learned checkpoint's sampling, replacing its own.")
     voices: VoiceSelectionConfig = group(VoiceSelectionConfig,
                                          'Switching between ros4hri voices.')
     speaking_model: str = setting(

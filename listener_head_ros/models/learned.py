@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -57,6 +57,7 @@ from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_dim, feature_matrix, feature_vector
 from listener_head_ros.models.registry import build_network, network_type
 from listener_head_ros.roles import LISTENING
+from listener_head_ros.sampling import MAX_SAMPLES
 from listener_head_ros.streams import (
     BLENDSHAPES, COEFFICIENTS, EXPRESSION_COLUMNS, FACEVERSE_FRONTAL_ROTATION, FACIAL_ATTRIBUTES,
     faceverse_rotation_to_head, HEAD, PREDICTED, ROTATION_COLUMNS, RULE, stream_slices,
@@ -64,7 +65,6 @@ from listener_head_ros.streams import (
 
 MODES = ('mean', 'sample')
 DEFAULT_TARGETS = (HEAD.name,)
-MAX_SAMPLES = 64  # reactions drawn per frame at most: each costs a draw per frame and stream
 MAX_MEL_FILTERBANK = 1 << 22  # float64 values: 32 MiB; the default analysis has 513 x 64
 UNSAVED_BUFFERS = 8  # buffers a network may register beyond twice its saved tensors
 
@@ -151,6 +151,11 @@ class TorchListenerModel(StreamingListenerModel):
     def num_samples(self) -> int:
         """Return the samples per frame: ``num_samples`` in 'sample' mode, else 1."""
         return self.inference.num_samples if self.inference.mode == 'sample' else 1
+
+    def with_inference(self, **changes: Any) -> 'TorchListenerModel':
+        """Return the same network run with some :class:`InferenceConfig` fields changed."""
+        return TorchListenerModel(self.network, self.feature_config,
+                                  replace(self.inference, **changes), self.device, self.targets)
 
     @property
     def reaction(self) -> int:
