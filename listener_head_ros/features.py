@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import librosa.filters
 import numpy as np
-import torch
 
 _LOG_FLOOR = 1e-10
 _DB_FLOOR = -100.0
@@ -68,7 +67,13 @@ class FeatureBatch:
 
 
 class _Analysis:
-    """Precomputed window, mel filterbank and YIN lag range for one configuration."""
+    """
+    Precomputed window, mel filterbank and YIN lag range for one configuration.
+
+    :meth:`analyse` is the one feature computation of both paths: a ``(T, n_fft)`` batch of
+    analysis windows in, their features out, every transform batched over the windows
+    (float64 FFTs and array operations, no per-window Python loop).
+    """
 
     def __init__(self, cfg: FeatureConfig) -> None:
         self.cfg = cfg
@@ -90,42 +95,51 @@ class _Analysis:
             raise ValueError(
                 f"n_fft={self.n_fft} is too short for f0_min={cfg.f0_min} Hz at "
                 f"{cfg.sample_rate} Hz; need n_fft >= {2 * self.max_lag}")
-        self.yin_fft = 1 << int(np.ceil(np.log2(self.n_fft + self.n_integ)))
-        self.torch_window = torch.hann_window(self.n_fft, periodic=True, dtype=torch.float64)
-        self.window = self.torch_window.numpy()
+        self.window = librosa.filters.get_window('hann', self.n_fft, fftbins=True)
         self.mel_basis = librosa.filters.mel(
             sr=cfg.sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin,
             fmax=cfg.fmax, dtype=np.float64).T.copy()  # (n_freqs, n_mels)
+        self.lags = np.arange(1, self.max_lag + 1, dtype=np.float64)
 
-    def log_mel(self, power: np.ndarray) -> np.ndarray:
-        """Map ``(T, n_freqs)`` power spectra to ``(T, n_mels)`` float32 log-mel."""
-        return np.log(np.maximum(power @ self.mel_basis, _LOG_FLOOR)).astype(np.float32)
+    def analyse(self, frames: np.ndarray) -> FeatureBatch:
+        """Return the features of ``(T, n_fft)`` float64 analysis windows, batched over them."""
+        spec = np.fft.rfft(frames * self.window, axis=1)
+        power = np.square(spec.real) + np.square(spec.imag)
+        log_mel = np.log(np.maximum(power @ self.mel_basis, _LOG_FLOOR)).astype(np.float32)
+        return FeatureBatch(log_mel, *self.prosody(frames))
 
-    def prosody(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return energy_db, f0_hz and voicing (float32, ``(T,)``) of ``(T, n_fft)`` windows."""
+    def prosody(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """
+        Return energy_db, f0_hz and voicing (float32, ``(T,)``) of ``(T, n_fft)`` windows.
+
+        YIN's correlation of each window's first ``n_integ`` samples with the window is a
+        circular one of ``n_fft`` points, which has no wrap-around at lags ``0..max_lag``.
+        """
         cfg = self.cfg
-        rms = np.sqrt(np.mean(frames * frames, axis=1))
+        n, max_lag = self.n_integ, self.max_lag
+        spec = np.fft.rfft(x, axis=1)
+        head = np.fft.rfft(x[:, :n], self.n_fft, axis=1)
+        cross = np.fft.irfft(spec * np.conj(head), self.n_fft, axis=1)[:, :max_lag + 1]
+        # energy of x[lag:lag + n] for every lag, from the head's and both ends' running sums
+        head_energy = np.einsum('ij,ij->i', x[:, :n], x[:, :n])[:, None]
+        ends = np.zeros((x.shape[0], 2, max_lag + 1))
+        np.cumsum(np.square(np.stack((x[:, :max_lag], x[:, n:]), 1)), axis=2,
+                  out=ends[:, :, 1:])
+        shifted_energy = head_energy + ends[:, 1] - ends[:, 0]
+        rms = np.sqrt((head_energy[:, 0] + ends[:, 1, -1]) / self.n_fft)
         energy_db = np.maximum(20.0 * np.log10(np.maximum(rms, 1e-5)), _DB_FLOOR)
 
-        n, max_lag = self.n_integ, self.max_lag
-        spec = np.fft.rfft(frames, self.yin_fft, axis=1)
-        head = np.fft.rfft(frames[:, :n], self.yin_fft, axis=1)
-        cross = np.fft.irfft(spec * np.conj(head), self.yin_fft, axis=1)[:, :max_lag + 1]
-        csum = np.concatenate(
-            (np.zeros((frames.shape[0], 1)), np.cumsum(frames * frames, axis=1)), axis=1)
-        shifted_energy = csum[:, n:n + max_lag + 1] - csum[:, :max_lag + 1]
         diff = np.maximum(shifted_energy[:, :1] + shifted_energy - 2.0 * cross, 0.0)
-        lags = np.arange(max_lag + 1, dtype=np.float64)
         running = np.cumsum(diff[:, 1:], axis=1)
         cmndf = np.ones_like(diff)
-        np.divide(diff[:, 1:] * lags[1:], running, out=cmndf[:, 1:], where=running > 1e-12)
+        np.divide(diff[:, 1:] * self.lags, running, out=cmndf[:, 1:], where=running > 1e-12)
 
         lo, hi = self.lag_lo, self.lag_hi
         seg = cmndf[:, lo:hi + 1]
         local_min = (seg <= cmndf[:, lo - 1:hi]) & (seg <= cmndf[:, lo + 1:hi + 2])
         dips = local_min & (seg < cfg.yin_threshold)
         best = np.where(dips.any(axis=1), np.argmax(dips, axis=1), np.argmin(seg, axis=1)) + lo
-        rows = np.arange(frames.shape[0])
+        rows = np.arange(x.shape[0])
         left, mid, right = cmndf[rows, best - 1], cmndf[rows, best], cmndf[rows, best + 1]
         curvature = left - 2.0 * mid + right
         shift = np.zeros_like(mid)
@@ -180,11 +194,7 @@ class StreamingFeatureExtractor:
         else:
             self._history[:-an.hop] = self._history[an.hop:]
             self._history[-an.hop:] = x
-        frame = self._history[None, :]
-        spec = np.fft.rfft(frame * an.window, axis=1)
-        power = spec.real ** 2 + spec.imag ** 2
-        energy_db, f0, voicing = an.prosody(frame)
-        return FeatureBatch(an.log_mel(power), energy_db, f0, voicing).frame(0)
+        return an.analyse(self._history[None]).frame(0)
 
 
 def extract_features(audio: np.ndarray, cfg: FeatureConfig | None = None) -> FeatureBatch:
@@ -204,10 +214,4 @@ def extract_features(audio: np.ndarray, cfg: FeatureConfig | None = None) -> Fea
     padded = np.concatenate(
         (np.zeros(max(0, an.n_fft - an.hop)), x[max(0, an.hop - an.n_fft):]))
     padded = padded[:(n_frames - 1) * an.hop + an.n_fft]
-    stft = torch.stft(
-        torch.from_numpy(padded), an.n_fft, hop_length=an.hop, win_length=an.n_fft,
-        window=an.torch_window, center=False, return_complex=True)
-    power = (stft.abs() ** 2).T.numpy()
-    frames = np.lib.stride_tricks.sliding_window_view(padded, an.n_fft)[::an.hop]
-    energy_db, f0, voicing = an.prosody(frames)
-    return FeatureBatch(an.log_mel(power), energy_db, f0, voicing)
+    return an.analyse(np.lib.stride_tricks.sliding_window_view(padded, an.n_fft)[::an.hop])

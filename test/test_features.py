@@ -74,6 +74,40 @@ def test_log_mel_matches_reference_spectrogram() -> None:
     np.testing.assert_allclose(batch.log_mel, expected, atol=1e-4, rtol=1e-5)
 
 
+def _reference_yin(window: np.ndarray, cfg: FeatureConfig) -> tuple[float, float]:
+    """Return (f0, voicing) of one analysis window by YIN with directly summed differences."""
+    lo = max(2, int(np.ceil(SR / cfg.f0_max)))
+    hi = int(np.floor(SR / cfg.f0_min))
+    n = cfg.n_fft - hi - 1
+    diff = np.array([np.sum((window[:n] - window[lag:lag + n]) ** 2) for lag in range(hi + 2)])
+    cmndf = np.ones_like(diff)
+    cmndf[1:] = diff[1:] * np.arange(1, hi + 2) / np.cumsum(diff[1:])
+    dips = [lag for lag in range(lo, hi + 1) if cmndf[lag] < cfg.yin_threshold
+            and cmndf[lag] <= min(cmndf[lag - 1], cmndf[lag + 1])]
+    best = dips[0] if dips else lo + int(np.argmin(cmndf[lo:hi + 1]))
+    left, mid, right = cmndf[best - 1:best + 2]
+    curvature = left - 2.0 * mid + right
+    shift = 0.0
+    if curvature > 1e-12:
+        shift = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+    voicing = float(np.clip(1.0 - (mid - 0.25 * (left - right) * shift), 0.0, 1.0))
+    return (SR / (best + shift) if voicing >= cfg.voicing_threshold else 0.0), voicing
+
+
+def test_f0_and_voicing_match_direct_yin() -> None:
+    """Match YIN with the difference function summed lag by lag (no FFT) on voiced frames."""
+    cfg = FeatureConfig()
+    x = _mixed_signal()
+    batch = extract_features(x, cfg)
+    padded = np.concatenate((np.zeros(cfg.n_fft - cfg.hop_length), x.astype(np.float64)))
+    loud = np.flatnonzero(batch.energy_db >= cfg.silence_db)[::3]
+    assert loud.size > 30 and np.count_nonzero(batch.f0_hz[loud]) > 10
+    for i in loud:
+        f0, voicing = _reference_yin(padded[i * cfg.hop_length:][:cfg.n_fft], cfg)
+        assert batch.f0_hz[i] == pytest.approx(f0, rel=1e-5)
+        assert batch.voicing[i] == pytest.approx(voicing, abs=1e-5)
+
+
 @pytest.mark.parametrize("f0", [150.0, 220.0])
 def test_f0_of_harmonic_tone(f0: float) -> None:
     """Estimate the f0 of a harmonic tone within 2 percent."""
