@@ -29,3 +29,10 @@ def rclpy_context():
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope='session')
+def react_face(tmp_path_factory):
+    """Return the tiny facial model trained on the small synthetic REACT corpus (seconds)."""
+    from react_fixture import train_tiny_face
+    return train_tiny_face(tmp_path_factory.mktemp('react_face'))

@@ -1,40 +1,32 @@
 """
 Tests of the learned face on the robot: its head, its face, one reaction followed per turn.
 
-The FaceVerse rotation to head map, the face of a learned facial checkpoint, and the robot
-following one sampled reaction (per speaker turn) through the engine.
-
-:func:`facial_checkpoint` builds the tiny learned facial model these tests (and the node's
-integration test) run: a small ``causal_gru_mdn`` with targets ``('facial_attributes',
-'coefficients')`` fitted in a few hundred optimizer steps to constructed, non-neutral
-targets on the features of a constructed speech signal.
+The FaceVerse rotation to head map, the face of a facial model trained on the small
+synthetic REACT corpus (the session's ``react_face`` fixture, :mod:`react_fixture`: a tiny
+``causal_gru_flow`` trained in a few seconds), and the robot following one sampled reaction
+(per speaker turn) through the engine.
 """
 
 import math
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pytest
 import torch
 
 from listener_head_ros.audio.ring_buffer import AudioRingBuffer
+from listener_head_ros.data.react2025 import load_audio
 from listener_head_ros.engine import EngineConfig, ListenerEngine
 from listener_head_ros.face import (
     ACTION_UNIT_INDEX, BLENDSHAPE_INDEX, faceverse_blendshapes, react_attributes_to_face)
-from listener_head_ros.features import extract_features, FeatureConfig
 from listener_head_ros.models.checkpoint import load_checkpoint
-from listener_head_ros.models.frame_features import feature_matrix, feature_statistics
-from listener_head_ros.models.learned import InferenceConfig, save_learned_checkpoint
-from listener_head_ros.models.networks import CausalGRUListener, GRUListenerConfig
+from listener_head_ros.models.learned import TorchListenerModel
 from listener_head_ros.streams import (
     COEFFICIENTS, EXPRESSION_COLUMNS, FACEVERSE_FRONTAL_ROTATION, faceverse_rotation_to_head,
-    FACIAL_ATTRIBUTES, HEAD, PREDICTED, ROTATION_COLUMNS, total_dim)
+    FACIAL_ATTRIBUTES, HEAD, PREDICTED, ROTATION_COLUMNS)
+from react_fixture import sampling_checkpoint, smile_masks
 
 RATE = 16000
-TARGETS = (FACIAL_ATTRIBUTES.name, COEFFICIENTS.name)
-# The head the constructed targets hold, relative to the frontal neutral: inside the limits.
-HEAD_OFFSET = np.array([0.04, 0.12, -0.08])  # roll (rot_z), pitch (rot_x), yaw (rot_y), rad
 SMILE = ('mouthSmileLeft', 'mouthSmileRight')
 
 
@@ -48,74 +40,39 @@ def speech_signal(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
     return (tone + noise).astype(np.float32)
 
 
-def facial_targets(frames: int) -> np.ndarray:
-    """Return constructed non-neutral (T, 83) targets: smiling, happy, nodding a little."""
-    phase = np.sin(np.linspace(0.0, 6.0, frames))
-    attributes = np.zeros((frames, FACIAL_ATTRIBUTES.dim), dtype=np.float32)
-    channels = FACIAL_ATTRIBUTES.channels
-    attributes[:, channels.index('AU12')] = 0.7 + 0.1 * phase
-    attributes[:, channels.index('AU6')] = 0.5
-    attributes[:, channels.index('valence')] = 0.6
-    attributes[:, channels.index('arousal')] = 0.3 + 0.1 * phase
-    attributes[:, channels.index('p_Happy')] = 0.8
-    attributes[:, channels.index('p_Neutral')] = 0.1
-    coefficients = np.zeros((frames, COEFFICIENTS.dim), dtype=np.float32)
-    for name in SMILE:
-        coefficients[:, BLENDSHAPE_INDEX[name]] = 0.6 + 0.1 * phase
-    coefficients[:, BLENDSHAPE_INDEX['jawOpen']] = -0.2  # a fitted weight below 0: clipped
-    roll, pitch, yaw = HEAD_OFFSET
-    frontal = np.asarray(FACEVERSE_FRONTAL_ROTATION)
-    offsets = np.stack([pitch + 0.02 * phase, np.full(frames, yaw), np.full(frames, roll)], 1)
-    coefficients[:, ROTATION_COLUMNS] = frontal + offsets
-    coefficients[:, 55:] = (0.0, 0.0, 6.0)
-    return np.concatenate([attributes, coefficients], axis=1)
-
-
-def facial_network(steps: int = 200, seed: int = 0) -> CausalGRUListener:
-    """
-    Return a tiny facial network (targets facial_attributes + coefficients), fitted.
-
-    A causal GRU with a 2-component mixture head, fitted with Adam to :func:`facial_targets` on
-    the features of :func:`speech_signal`.
-    """
-    torch.manual_seed(seed)
-    features = feature_matrix(extract_features(speech_signal(), FeatureConfig()))
-    network = CausalGRUListener(GRUListenerConfig(
-        conv_channels=8, conv_kernel=3, hidden_size=16, num_layers=1, num_mixtures=2,
-        dropout=0.0, output_dim=total_dim(TARGETS)))
-    network.norm.set_statistics(*feature_statistics([features]))
-    x = torch.from_numpy(features)[None]
-    y = torch.from_numpy(facial_targets(len(features)))[None]
-    optimizer = torch.optim.Adam(network.parameters(), lr=0.04)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        network.loss(network(x), y).backward()
-        optimizer.step()
-    return network
-
-
-def facial_checkpoint(directory: Path, num_samples: int = 1,
-                      network: Optional[CausalGRUListener] = None) -> Path:
-    """Save :func:`facial_network` (or ``network``); ``num_samples`` > 1 in 'sample' mode."""
-    inference = (InferenceConfig(mode='sample', num_samples=num_samples, noise_correlation=0.9)
-                 if num_samples > 1 else InferenceConfig())
-    return save_learned_checkpoint(directory, network or facial_network(), inference=inference,
-                                   targets=TARGETS)
-
-
 @pytest.fixture(scope='module')
-def checkpoints(tmp_path_factory):
-    """Return the deterministic and the 4-sample facial checkpoints of one fitted network."""
-    root = tmp_path_factory.mktemp('facial')
-    torch.set_num_threads(1)
-    network = facial_network()
-    return {1: facial_checkpoint(root / 'mean', 1, network),
-            4: facial_checkpoint(root / 'sample', 4, network)}
+def checkpoints(react_face, tmp_path_factory):
+    """Return the trained point-prediction checkpoint and its 4-sample copy."""
+    directory = tmp_path_factory.mktemp('facial') / 'sample'
+    return {1: react_face.checkpoint,
+            4: sampling_checkpoint(react_face.checkpoint, directory, 4)}
 
 
-def load(path: Path):
-    """Load a checkpoint at the default 30.019 frames/s on the CPU."""
-    return load_checkpoint(path, FeatureConfig().frame_rate, 'cpu')
+def load(path: Path) -> TorchListenerModel:
+    """Load a checkpoint at the REACT corpus' 30 frames/s on the CPU."""
+    return load_checkpoint(path, 30.0, 'cpu')
+
+
+def _untrained(model: TorchListenerModel) -> TorchListenerModel:
+    """Return ``model`` with freshly initialised weights, its input and target scaling kept."""
+    torch.manual_seed(1)
+    network = type(model.network)(model.network.config)
+    kept = {k: v for k, v in model.network.state_dict().items()
+            if k.split('.')[0] in ('norm', 'target_norm')}
+    network.load_state_dict({**network.state_dict(), **kept})
+    return TorchListenerModel(network, model.feature_config, model.inference,
+                              targets=model.targets)
+
+
+def _smiles(model: TorchListenerModel, react_face, dyad) -> tuple:
+    """Return the AU12 and smile blendshapes on the smile plateaus and away, and the frames."""
+    frames = model.run(load_audio(dyad.path('audio', 'speaker'), model.sample_rate))
+    times = (np.arange(len(frames)) + 1) / model.feature_config.frame_rate
+    plateau, away = smile_masks(times, react_face.utterance_ends(dyad))
+    au12 = np.array([f.action_units[ACTION_UNIT_INDEX['AU12']] for f in frames])
+    smile = np.array([[f.blendshapes[BLENDSHAPE_INDEX[n]] for n in SMILE] for f in frames])
+    return (au12[plateau].mean(), au12[away].mean(), smile[plateau].mean(),
+            smile[away].mean(), frames)
 
 
 def test_rotation_to_head_axes_signs_and_neutral():
@@ -141,30 +98,49 @@ def test_rotation_to_head_axes_signs_and_neutral():
         faceverse_rotation_to_head([0.0, 0.0])
 
 
-def test_a_learned_facial_checkpoint_gives_a_non_neutral_face_and_head(checkpoints):
-    """AUs, valence, expression, blendshapes and a head from the rotation stream, all finite."""
+def test_training_on_the_synthetic_corpus_beats_the_neutral_face(react_face):
+    """The trainer's held-out figures: both facial streams closer to the truth than neutral."""
+    figures = react_face.results['folds']['test']['figures']
+    for stream in (FACIAL_ATTRIBUTES.name, COEFFICIENTS.name):
+        assert figures['model'][stream]['protocol'] < 0.6 * figures['neutral'][stream][
+            'protocol'], (stream, figures)
+
+
+def test_the_trained_face_smiles_after_the_speakers_utterances_end(react_face, checkpoints):
+    """
+    On held-out dyads AU12 and the smile blendshapes rise after each utterance end, as planted.
+
+    The planted listener smiles after an utterance end with probability 0.6, so the point
+    prediction sits between rest and a full smile there; an untrained network of the same
+    shape and scaling shows no such rise.
+    """
+    model = load(checkpoints[1])
+    untrained = _untrained(model)
+    for dyad in react_face.release().dyads('test'):
+        au12, au12_away, smile, smile_away, frames = _smiles(model, react_face, dyad)
+        assert au12 > au12_away + 0.15 and au12 > 0.35, (dyad.key, au12, au12_away)
+        assert smile > smile_away + 0.05, (dyad.key, smile, smile_away)
+        assert {f.expression for f in frames} >= {'happy', 'neutral'}
+        fresh, fresh_away, *_ = _smiles(untrained, react_face, dyad)
+        assert abs(fresh - fresh_away) < 0.05, (dyad.key, fresh, fresh_away)
+
+
+def test_the_head_and_blendshapes_come_from_the_predicted_coefficients(react_face, checkpoints):
+    """The head is the frame's rotation relative to the training listeners' neutral head."""
     model = load(checkpoints[1])
     assert model.outputs[HEAD.name] == PREDICTED and model.outputs['blendshapes'] == PREDICTED
-    frames = model.run(speech_signal(2.0, seed=1))
-    later = frames[len(frames) // 2:]
-    units = np.array([f.action_units for f in later])
-    assert units[:, ACTION_UNIT_INDEX['AU12']].mean() > 0.5
-    assert np.mean([f.valence for f in later]) > 0.3
-    assert {f.expression for f in later} == {'happy'}
-    weights = np.array([f.blendshapes for f in later])
-    for name in SMILE:
-        assert weights[:, BLENDSHAPE_INDEX[name]].mean() > 0.4
-    assert weights[:, BLENDSHAPE_INDEX['jawOpen']].max() == 0.0  # negative fits clip to 0
-    assert 0.0 <= weights.min() and weights.max() <= 1.0
-    heads = np.array([f.pose for f in later])  # near the targets' head (a few steps of fit)
-    assert np.all(np.sign(heads.mean(axis=0)) == np.sign(HEAD_OFFSET))
-    assert np.allclose(heads.mean(axis=0), HEAD_OFFSET, atol=0.15)
-    for frame in later:  # the head is the frame's own rotation, read relative to the neutral
+    neutral = model.inference.neutral_rotation  # recorded by training: the synthetic rest
+    assert np.allclose(faceverse_rotation_to_head(neutral), 0.0, atol=0.02), neutral
+    assert not np.allclose(neutral, FACEVERSE_FRONTAL_ROTATION, atol=1e-6)
+    frames = model.run(load_audio(react_face.release().dyads('test')[0].path(
+        'audio', 'speaker'), model.sample_rate))
+    for frame in frames:
         rotation = frame.coefficients[ROTATION_COLUMNS]
-        assert np.allclose(frame.pose, faceverse_rotation_to_head(rotation), atol=1e-6)
+        assert np.allclose(frame.pose, faceverse_rotation_to_head(rotation, neutral), atol=1e-6)
         assert np.array_equal(frame.blendshapes,
                               faceverse_blendshapes(frame.coefficients[EXPRESSION_COLUMNS]))
-    assert all(np.isfinite(f.pose).all() and np.isfinite(f.blendshapes).all() for f in frames)
+        assert np.isfinite(frame.pose).all() and np.abs(frame.pose).max() < 0.2
+        assert 0.0 <= frame.blendshapes.min() and frame.blendshapes.max() <= 1.0
 
 
 def _engine(model, **settings) -> ListenerEngine:

@@ -887,53 +887,74 @@ def test_the_robot_answers_with_its_speaking_motion(rclpy_context):
         assert_safe_poses(recorder.poses)
 
 
-def test_a_learned_facial_checkpoint_drives_face_head_and_hri_messages(rclpy_context, tmp_path):
-    """
-    A tiny learned facial model (facial_attributes + coefficients) runs in the node over DDS.
+def _stream_clip(publisher, audio: np.ndarray, chunk: int = 512) -> float:
+    """Publish ``audio`` as S16LE chunks, each when its last sample is due; return the start."""
+    start = time.monotonic()
+    for index, begin in enumerate(range(0, audio.size - chunk + 1, chunk)):
+        time.sleep(max(0.0, start + (index + 1) * chunk / RATE - time.monotonic()))
+        publisher.publish(AudioData(data=encode_pcm(audio[begin:begin + chunk], 'S16LE')))
+    return start
 
-    FacialReaction carries its AUs, valence, expression and blendshapes; HeadPose follows its
-    rotation stream within the limits; hri_msgs Expression and FacialActionUnits arrive (AUs
-    at their FACS codes); nothing is NaN. The checkpoint is fitted in a few hundred steps on
-    constructed targets (test_learned_face.facial_checkpoint).
+
+def test_a_learned_facial_checkpoint_drives_face_head_and_hri_messages(rclpy_context, tmp_path,
+                                                                       react_face):
+    """
+    A facial model trained on the synthetic REACT corpus runs in the node over DDS.
+
+    The node hears a held-out speaker clip in real time: FacialReaction's AU12 and smile
+    rise after the speaker's utterance ends, as the planted listener's do; HeadPose follows
+    the rotation stream within the limits; hri_msgs Expression and FacialActionUnits arrive
+    (AUs at their FACS codes); nothing is NaN. With three samples the node follows one
+    reaction per speaker turn. The model is the session's react_face (react_fixture).
     """
     hri_msgs = pytest.importorskip('hri_msgs.msg')
-    from test_learned_face import facial_checkpoint, HEAD_OFFSET, speech_signal
+    from react_fixture import sampling_checkpoint, smile_masks
+    from listener_head_ros.data.react2025 import load_audio
     from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES, facs_number
-    directory = facial_checkpoint(tmp_path / 'facial', num_samples=3)
-    with listener(rclpy_context, model=str(directory), reaction_redraw='turn') as harness:
+    dyad = react_face.release().dyads('test')[0]
+    audio = load_audio(dyad.path('audio', 'speaker'), RATE)
+    seconds = audio.size / RATE
+    with listener(rclpy_context, model=str(react_face.checkpoint)) as harness:
         probe, expressions, units = harness.recorder.node, [], []
         probe.create_subscription(hri_msgs.Expression, '/robot_face/expression',
                                   expressions.append, 100)
         probe.create_subscription(hri_msgs.FacialActionUnits, '/robot_face/action_units',
                                   units.append, 100)
         assert wait_for(lambda: expressions and units)
-        start = time.monotonic()
-        _publish_speech(harness.recorder.audio, speech_signal(2.5))
-        faces = [msg for t, msg in list(harness.recorder.faces) if t > start + 1.0]
-        poses = [(t, msg) for t, msg in list(harness.recorder.poses) if t > start + 1.5]
-        assert wait_for(lambda: harness.recorder.last('reaction followed').endswith(
-            'of 3 (redraw: turn)') and harness.recorder.count('speaker turns') >= 1)
+        start = _stream_clip(harness.recorder.audio, audio)
+        faces = [(t - start, msg) for t, msg in list(harness.recorder.faces)
+                 if start < t < start + seconds]
+        poses = [(t, msg) for t, msg in list(harness.recorder.poses) if t > start + 0.5]
+        assert wait_for(lambda: harness.recorder.fresh_diagnostics(start + seconds))
+        assert 'head: predicted' in harness.recorder.last('model streams')
         assert harness.recorder.count('non-finite model frames') == 0
     assert faces and poses
-    assert list(faces[-1].action_unit_names) == list(ACTION_UNITS)
-    assert list(faces[-1].blendshape_names) == list(ARKIT_BLENDSHAPES)
-    au12 = np.mean([f.action_unit_values[ACTION_UNITS.index('AU12')] for f in faces])
-    smile = np.mean([f.blendshape_weights[ARKIT_BLENDSHAPES.index('mouthSmileLeft')]
-                     for f in faces])
-    assert au12 > 0.4 and smile > 0.3
-    assert np.mean([f.valence for f in faces]) > 0.3
-    assert {f.expression for f in faces} == {'happy'}
-    for face in faces:
+    assert list(faces[-1][1].action_unit_names) == list(ACTION_UNITS)
+    assert list(faces[-1][1].blendshape_names) == list(ARKIT_BLENDSHAPES)
+    plateau, away = smile_masks(np.array([t for t, _ in faces]), react_face.utterance_ends(dyad))
+    au12 = np.array([m.action_unit_values[ACTION_UNITS.index('AU12')] for _, m in faces])
+    smile = np.array([m.blendshape_weights[ARKIT_BLENDSHAPES.index('mouthSmileLeft')]
+                      for _, m in faces])
+    assert plateau.any() and away.any()
+    assert au12[plateau].mean() > au12[away].mean() + 0.1, (au12[plateau], au12[away])
+    assert smile[plateau].mean() > smile[away].mean(), (smile[plateau], smile[away])
+    assert {m.expression for _, m in faces} >= {'happy', 'neutral'}
+    for _, face in faces:
         for values in (face.action_unit_values, face.blendshape_weights):
             assert np.all(np.isfinite(values)) and 0.0 <= min(values) <= max(values) <= 1.0
         assert np.isfinite([face.valence, face.arousal, face.confidence]).all()
     assert_safe_poses(poses)
-    head = np.mean([[m.roll, m.pitch, m.yaw] for _, m in poses], axis=0)
-    assert np.all(np.sign(head) == np.sign(HEAD_OFFSET)), head  # the rotation stream's head
-    assert np.allclose(head, HEAD_OFFSET, atol=0.15), head
-    assert any(e.expression == 'happy' and e.valence > 0.3 for e in expressions)
+    assert any(e.expression == 'happy' for e in expressions)
     assert all(np.isfinite([e.valence, e.arousal, e.confidence]).all() for e in expressions)
-    moving = [u for u in units if u.intensity[facs_number('AU12')] > 0.4]
+    moving = [u for u in units if u.intensity[facs_number('AU12')] > 0.35]
     assert moving and all(np.all(np.isfinite(u.intensity)) for u in units)
     reported = {facs_number(name) for name in ACTION_UNITS}
     assert all(u.intensity[c] == 0.0 for u in units for c in range(99) if c not in reported)
+    sampled = sampling_checkpoint(react_face.checkpoint, tmp_path / 'sampled', 3)
+    with listener(rclpy_context, model=str(sampled), reaction_redraw='turn') as harness:
+        start = _stream_clip(harness.recorder.audio, audio[:int(2.0 * RATE)])
+        assert wait_for(lambda: harness.recorder.last('reaction followed').endswith(
+            'of 3 (redraw: turn)') and harness.recorder.count('speaker turns') >= 1)
+        assert harness.recorder.count('non-finite model frames') == 0
+        faces = [msg for t, msg in list(harness.recorder.faces) if t > start]
+    assert faces and all(np.all(np.isfinite(f.action_unit_values)) for f in faces)
