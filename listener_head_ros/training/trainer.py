@@ -288,7 +288,7 @@ class _TrainingLoss(torch.nn.Module):
         self.columns = list(columns)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                noise: torch.Tensor) -> torch.Tensor:
+                noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         outputs = self.network(x)
         losses = []
         for cols in self.columns:
