@@ -3,19 +3,20 @@ The tiny facial model the learned-face tests run, trained on the small synthetic
 
 :func:`train_tiny_face` writes the SMALL synthetic REACT 2025 corpus
 (:mod:`listener_head_ros.data.synthetic_react`: 15 dyads with a planted, stochastic listener
-that smiles after an utterance ends with probability 0.6), prepares its feature cache and
-trains a tiny ``causal_gru_flow`` on ``facial_attributes`` + ``coefficients`` with the real
-trainer (:func:`~listener_head_ros.training.trainer.cross_validation` on the release's fixed
-split: trained on ``train``, scored on the held-out ``test`` sessions) in a few seconds on
-one CPU thread.  Its checkpoint (``<out>/foldtest/checkpoint``, the point prediction) is what
-the learned-face tests and the node's DDS integration test run; :func:`sampling_checkpoint`
-saves the same network drawing several reactions per frame.
+that smiles after an utterance ends with probability ``smile_probability``), prepares its
+feature cache and trains a tiny ``causal_gru_flow`` on ``facial_attributes`` +
+``coefficients`` with the real trainer
+(:func:`~listener_head_ros.training.trainer.cross_validation` on the release's fixed split:
+trained on ``train``, scored on the held-out ``test`` sessions) in a few seconds on one CPU
+thread.  Its checkpoint (``<out>/foldtest/checkpoint``, the point prediction) is what
+the learned-face tests and the node's DDS integration test run (and sample from, with
+``TorchListenerModel.with_inference`` or the node's ``sampling.*`` parameters).
 
 :func:`smile_masks` picks the frames of the planted smile's plateau after each utterance end
 and the frames away from any utterance end, where the trained model's AU12 is compared.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import io
 import json
 from pathlib import Path
@@ -28,8 +29,6 @@ from listener_head_ros.data.feature_cache import prepare_cache
 from listener_head_ros.data.react2025 import (
     Dyad, React2025Config, React2025Source, ReactRelease, scan_release)
 from listener_head_ros.data.synthetic_react import generate_corpus, SMALL, TRUTH_FILE
-from listener_head_ros.models.checkpoint import load_checkpoint
-from listener_head_ros.models.learned import save_learned_checkpoint
 from listener_head_ros.streams import COEFFICIENTS, FACIAL_ATTRIBUTES
 from listener_head_ros.training.config import TrainConfig
 from listener_head_ros.training.trainer import CHECKPOINT_DIR, cross_validation
@@ -77,14 +76,6 @@ def train_tiny_face(root: Path) -> TrainedFace:
     finally:
         torch.set_num_threads(threads)
     return TrainedFace(corpus, root / 'run' / 'foldtest' / CHECKPOINT_DIR, results)
-
-
-def sampling_checkpoint(checkpoint: Path, directory: Path, num_samples: int) -> Path:
-    """Save ``checkpoint``'s network drawing ``num_samples`` AR(1)-smooth reactions a frame."""
-    model = load_checkpoint(checkpoint)
-    inference = replace(model.inference, mode='sample', num_samples=num_samples,
-                        noise_correlation=0.9)
-    return save_learned_checkpoint(directory, model, inference=inference)
 
 
 def smile_masks(times: np.ndarray, ends: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ synthetic REACT corpus (the session's ``react_face`` fixture, :mod:`react_fixtur
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,12 +18,13 @@ from listener_head_ros.data.react2025 import load_audio
 from listener_head_ros.engine import EngineConfig, ListenerEngine
 from listener_head_ros.face import (
     ACTION_UNIT_INDEX, BLENDSHAPE_INDEX, faceverse_blendshapes, react_attributes_to_face)
+from listener_head_ros.features import FeatureConfig
 from listener_head_ros.models.checkpoint import load_checkpoint
 from listener_head_ros.models.learned import TorchListenerModel
 from listener_head_ros.streams import (
     COEFFICIENTS, EXPRESSION_COLUMNS, FACEVERSE_FRONTAL_ROTATION, faceverse_rotation_to_head,
     FACIAL_ATTRIBUTES, HEAD, PREDICTED, ROTATION_COLUMNS)
-from react_fixture import sampling_checkpoint, smile_masks
+from react_fixture import smile_masks
 
 RATE = 16000
 SMILE = ('mouthSmileLeft', 'mouthSmileRight')
@@ -40,17 +40,12 @@ def speech_signal(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
     return (tone + noise).astype(np.float32)
 
 
-@pytest.fixture(scope='module')
-def checkpoints(react_face, tmp_path_factory):
-    """Return the trained point-prediction checkpoint and its 4-sample copy."""
-    directory = tmp_path_factory.mktemp('facial') / 'sample'
-    return {1: react_face.checkpoint,
-            4: sampling_checkpoint(react_face.checkpoint, directory, 4)}
-
-
-def load(path: Path) -> TorchListenerModel:
-    """Load a checkpoint at the REACT corpus' 30 frames/s on the CPU."""
-    return load_checkpoint(path, 30.0, 'cpu')
+def load(react_face, num_samples: int = 1) -> TorchListenerModel:
+    """Load the trained model: its point prediction, or ``num_samples`` smooth reactions."""
+    model = load_checkpoint(react_face.checkpoint, FeatureConfig().frame_rate, 'cpu')
+    if num_samples == 1:
+        return model
+    return model.with_inference(mode='sample', num_samples=num_samples, noise_correlation=0.9)
 
 
 def _untrained(model: TorchListenerModel) -> TorchListenerModel:
@@ -106,15 +101,15 @@ def test_training_on_the_synthetic_corpus_beats_the_neutral_face(react_face):
             'protocol'], (stream, figures)
 
 
-def test_the_trained_face_smiles_after_the_speakers_utterances_end(react_face, checkpoints):
+def test_the_trained_face_smiles_after_the_speakers_utterances_end(react_face):
     """
     On held-out dyads AU12 and the smile blendshapes rise after each utterance end, as planted.
 
-    The planted listener smiles after an utterance end with probability 0.6, so the point
+    The planted listener smiles after an utterance end only sometimes (a coin flip), so the point
     prediction sits between rest and a full smile there; an untrained network of the same
     shape and scaling shows no such rise.
     """
-    model = load(checkpoints[1])
+    model = load(react_face)
     untrained = _untrained(model)
     for dyad in react_face.release().dyads('test'):
         au12, au12_away, smile, smile_away, frames = _smiles(model, react_face, dyad)
@@ -125,9 +120,9 @@ def test_the_trained_face_smiles_after_the_speakers_utterances_end(react_face, c
         assert abs(fresh - fresh_away) < 0.05, (dyad.key, fresh, fresh_away)
 
 
-def test_the_head_and_blendshapes_come_from_the_predicted_coefficients(react_face, checkpoints):
+def test_the_head_and_blendshapes_come_from_the_predicted_coefficients(react_face):
     """The head is the frame's rotation relative to the training listeners' neutral head."""
-    model = load(checkpoints[1])
+    model = load(react_face)
     assert model.outputs[HEAD.name] == PREDICTED and model.outputs['blendshapes'] == PREDICTED
     neutral = model.inference.neutral_rotation  # recorded by training: the synthetic rest
     assert np.allclose(faceverse_rotation_to_head(neutral), 0.0, atol=0.02), neutral
@@ -169,9 +164,9 @@ def _follows(output, index: int) -> bool:
                                faceverse_blendshapes(coefficients[EXPRESSION_COLUMNS])))
 
 
-def test_the_robot_follows_one_sample_throughout_without_redraws(checkpoints):
+def test_the_robot_follows_one_sample_throughout_without_redraws(react_face):
     """With reaction_redraw 'never' every published face is sample 0's, never another's."""
-    engine = _engine(load(checkpoints[4]))
+    engine = _engine(load(react_face, 4))
     ticks = _ticks(engine, speech_signal(2.0, seed=2))
     assert ticks and {reaction for _, reaction in ticks} == {0}
     assert all(_follows(output, 0) for output, _ in ticks)
@@ -186,12 +181,12 @@ def _turns(seconds=(1.2, 1.5, 1.2, 1.5, 1.2)) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def test_turn_redraws_switch_only_at_turn_onsets_and_repeat_by_seed(checkpoints):
+def test_turn_redraws_switch_only_at_turn_onsets_and_repeat_by_seed(react_face):
     """'turn': a new sample at each onset after a pause, constant within a turn, seeded."""
     audio = _turns()
     runs = {}
     for seed in (0, 0, 5):
-        engine = _engine(load(checkpoints[4]), reaction_redraw='turn', turn_pause=1.0,
+        engine = _engine(load(react_face, 4), reaction_redraw='turn', turn_pause=1.0,
                          reaction_seed=seed)
         ticks = _ticks(engine, audio)
         assert all(_follows(output, reaction) for output, reaction in ticks)
@@ -207,10 +202,10 @@ def test_turn_redraws_switch_only_at_turn_onsets_and_repeat_by_seed(checkpoints)
     assert runs[0][0] != runs[5][0]
 
 
-def test_a_short_pause_keeps_the_turn_and_one_sample_never_redraws(checkpoints):
+def test_a_short_pause_keeps_the_turn_and_one_sample_never_redraws(react_face):
     """Pauses shorter than turn_pause stay in the turn; a deterministic model stays at 0."""
-    engine = _engine(load(checkpoints[4]), reaction_redraw='turn', turn_pause=1.0)
+    engine = _engine(load(react_face, 4), reaction_redraw='turn', turn_pause=1.0)
     reactions = [r for _, r in _ticks(engine, _turns((1.2, 0.5, 1.2)))]
     assert len(set(reactions)) == 1 and engine.reactions.turns == 1
-    engine = _engine(load(checkpoints[1]), reaction_redraw='turn')
+    engine = _engine(load(react_face), reaction_redraw='turn')
     assert {r for _, r in _ticks(engine, _turns())} == {0}

@@ -896,7 +896,7 @@ def _stream_clip(publisher, audio: np.ndarray, chunk: int = 512) -> float:
     return start
 
 
-def test_a_learned_facial_checkpoint_drives_face_head_and_hri_messages(rclpy_context, tmp_path,
+def test_a_learned_facial_checkpoint_drives_face_head_and_hri_messages(rclpy_context,
                                                                        react_face):
     """
     A facial model trained on the synthetic REACT corpus runs in the node over DDS.
@@ -904,11 +904,11 @@ def test_a_learned_facial_checkpoint_drives_face_head_and_hri_messages(rclpy_con
     The node hears a held-out speaker clip in real time: FacialReaction's AU12 and smile
     rise after the speaker's utterance ends, as the planted listener's do; HeadPose follows
     the rotation stream within the limits; hri_msgs Expression and FacialActionUnits arrive
-    (AUs at their FACS codes); nothing is NaN. With three samples the node follows one
-    reaction per speaker turn. The model is the session's react_face (react_fixture).
+    (AUs at their FACS codes); nothing is NaN. Drawing three samples (sampling.*), the node
+    follows one reaction per speaker turn. The model is the session's react_face (react_fixture).
     """
     hri_msgs = pytest.importorskip('hri_msgs.msg')
-    from react_fixture import sampling_checkpoint, smile_masks
+    from react_fixture import smile_masks
     from listener_head_ros.data.react2025 import load_audio
     from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES, facs_number
     dyad = react_face.release().dyads('test')[0]
@@ -950,8 +950,9 @@ def test_a_learned_facial_checkpoint_drives_face_head_and_hri_messages(rclpy_con
     assert moving and all(np.all(np.isfinite(u.intensity)) for u in units)
     reported = {facs_number(name) for name in ACTION_UNITS}
     assert all(u.intensity[c] == 0.0 for u in units for c in range(99) if c not in reported)
-    sampled = sampling_checkpoint(react_face.checkpoint, tmp_path / 'sampled', 3)
-    with listener(rclpy_context, model=str(sampled), reaction_redraw='turn') as harness:
+    sampling = {'sampling.mode': 'sample', 'sampling.num_samples': 3}
+    with listener(rclpy_context, model=str(react_face.checkpoint), reaction_redraw='turn',
+                  **sampling) as harness:
         start = _stream_clip(harness.recorder.audio, audio[:int(2.0 * RATE)])
         assert wait_for(lambda: harness.recorder.last('reaction followed').endswith(
             'of 3 (redraw: turn)') and harness.recorder.count('speaker turns') >= 1)
