@@ -48,6 +48,7 @@ FEATURE_TENSORS = ('log_mel', 'energy_db', 'f0_hz', 'voicing')
 MASK_TENSORS = ('mask/utterance', 'mask/window')
 AUDIO_TENSOR = 'audio'
 _PCM_SCALE = 32767.0
+_PREPARE = 'training/prepare_iemocap.py or training/prepare_react.py'  # the scripts that make one
 
 
 class CacheError(ValueError):
@@ -106,19 +107,19 @@ def _read_index(cache_dir: Path) -> Dict[str, Any]:
     path = Path(cache_dir) / INDEX_FILE
     if not path.is_file():
         raise CacheError(f'no feature cache at {cache_dir}: {INDEX_FILE} is missing '
-                         f'(prepare one with training/prepare_iemocap.py)')
+                         f'(prepare one with {_PREPARE})')
     try:
         index = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CacheError(f'{path} is not a readable JSON index ({exc}); prepare the cache '
-                         f'again with training/prepare_iemocap.py') from exc
+                         f'again with {_PREPARE}') from exc
     if not isinstance(index, dict) or index.get('format') != FORMAT_NAME:
         raise CacheError(f'{path} is not a {FORMAT_NAME} index')
     if index.get('version') != FORMAT_VERSION:
         raise CacheError(f'{path} has format version {index.get("version")!r}; this code '
                          f'reads version {FORMAT_VERSION} (dialog streams with target '
-                         f'streams and listening windows): prepare the cache again, e.g. '
-                         f'training/prepare_iemocap.py --force')
+                         f'streams and listening windows): prepare the cache again with '
+                         f'{_PREPARE} (--force)')
     return index
 
 
