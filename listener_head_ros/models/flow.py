@@ -122,6 +122,10 @@ class CausalGRUFlow(CausalGRUFront):
         self.flow_hidden = nn.ModuleList(
             nn.Linear(c.flow_width, c.flow_width) for _ in range(c.flow_layers - 1))
         self.flow_out = nn.Linear(c.flow_width, c.output_dim)
+        taus = torch.arange(2 * c.sample_steps, dtype=torch.float32)[:, None] * (
+            0.5 / c.sample_steps)
+        self.register_buffer('solver_time_features', time_features(taus, c.time_dim),
+                             persistent=False)  # (2 sample_steps, time_dim): the solver's taus
 
     @property
     def noise_dim(self) -> int:
@@ -152,10 +156,16 @@ class CausalGRUFlow(CausalGRUFront):
         return self._heads(h), state
 
     def _velocity(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Return the velocity given the first layer's bias: context plus time projection."""
-        hidden = F.silu(self.flow_x(x) + bias)
+        """
+        Return the velocity given the first layer's bias: context plus time projection.
+
+        Sampling evaluates it ``2 sample_steps`` times per frame, so the layers before the last
+        are applied as functions (a live step of one sample is bound by per-call overhead);
+        ``flow_out`` stays a module call, whose forward hooks see every evaluation.
+        """
+        hidden = F.silu(F.linear(x, self.flow_x.weight).add_(bias))
         for layer in self.flow_hidden:
-            hidden = F.silu(layer(hidden))
+            hidden = F.silu(F.linear(hidden, layer.weight, layer.bias))
         return self.flow_out(hidden)
 
     def _time_bias(self, tau: torch.Tensor) -> torch.Tensor:
@@ -171,8 +181,7 @@ class CausalGRUFlow(CausalGRUFront):
         """Integrate from standardised ``x`` at ``tau = 0`` to 1: ``sample_steps`` midpoints."""
         steps = self.config.sample_steps
         size = 1.0 / steps
-        taus = torch.arange(2 * steps, dtype=x.dtype, device=x.device)[:, None] * (0.5 * size)
-        biases = context.unsqueeze(-2) + self._time_bias(taus)  # (..., 2 steps, W)
+        biases = context.unsqueeze(-2) + self.flow_t(self.solver_time_features.to(context))
         for k in range(steps):
             half = torch.add(x, self._velocity(x, biases[..., 2 * k, :]), alpha=0.5 * size)
             x = torch.add(x, self._velocity(half, biases[..., 2 * k + 1, :]), alpha=size)

@@ -180,13 +180,20 @@ class TorchListenerModel(StreamingListenerModel):
         self._rng = np.random.default_rng(self.inference.seed)
         self._noise: Optional[np.ndarray] = None
 
-    def _next_noise(self) -> np.ndarray:
-        """Return the ``(num_samples, noise_dim)`` standard normal noise of the next frame."""
-        fresh = self._rng.standard_normal((self.inference.num_samples, self.network.noise_dim))
+    def _next_noise(self, frames: int = 1) -> np.ndarray:
+        """Return the ``(frames, num_samples, noise_dim)`` normal noise of the next frames."""
+        noise = self._rng.standard_normal(
+            (frames, self.inference.num_samples, self.network.noise_dim))
         rho = self.inference.noise_correlation
-        self._noise = fresh if self._noise is None else (
-            rho * self._noise + math.sqrt(1.0 - rho * rho) * fresh)
-        return self._noise
+        if self._noise is None:  # the first frame's noise is fresh
+            noise[1:] *= math.sqrt(1.0 - rho * rho)
+        else:
+            noise *= math.sqrt(1.0 - rho * rho)
+            noise[0] += rho * self._noise
+        for t in range(1, frames):
+            noise[t] += rho * noise[t - 1]
+        self._noise = noise[-1].copy()
+        return noise
 
     def _decode(self, outputs: Any, noise: Optional[np.ndarray]
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -243,7 +250,7 @@ class TorchListenerModel(StreamingListenerModel):
         x = torch.from_numpy(row)[None].to(self.device)
         outputs, self._state = self.network.step(x, self._state)
         outputs = _first(outputs)
-        noise = self._next_noise() if self.inference.mode == 'sample' else None
+        noise = self._next_noise()[0] if self.inference.mode == 'sample' else None
         values, confidence = self._decode(outputs, noise)
         return self._frame(values.float().cpu().numpy(), float(confidence))
 
@@ -260,10 +267,7 @@ class TorchListenerModel(StreamingListenerModel):
         rows = np.asarray(features, dtype=np.float32)
         x = torch.from_numpy(rows)[None].to(self.device)
         outputs = _first(self.network(x))
-        noise = None
-        if self.inference.mode == 'sample':
-            noise = np.array([self._next_noise() for _ in range(len(rows))]).reshape(
-                len(rows), self.inference.num_samples, self.network.noise_dim)
+        noise = self._next_noise(len(rows)) if self.inference.mode == 'sample' else None
         values, confidence = self._decode(outputs, noise)
         values = values.float().cpu().numpy()
         return Prediction({name: values[..., cols] for name, cols in self._slices.items()},
