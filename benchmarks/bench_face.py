@@ -11,18 +11,25 @@ live
     ms on one thread) and of this thread's CPU time (what the step costs without the waits
     that other work on a shared machine adds).
 offline
-    ``--samples`` samples per frame over ``--seconds`` of audio on ``--offline-threads``:
-    seconds of audio per second of compute (x real time, target >= 100), with features
-    (``model.run(audio)``) and without (``model.predict`` on the feature rows).
+    ``--samples`` samples per frame over ``--seconds`` of audio, on each of
+    ``--offline-threads``: seconds of audio per second of compute (x real time, target >= 100)
+    without features (``model.predict`` on the feature rows), with features (feature extraction
+    then ``model.predict``: audio to samples) and of ``model.run(audio)`` (audio to listener
+    frames, which adds the per-frame face and head mapping); and of the extraction alone.
 few-step vs 50-step
     ``causal_gru_flow``'s default sampler against a 50-step sampler with the same weights, in
-    the same run: the offline time ratio and the samples' RMS gap (same noise).
+    the same run: the time ratio of ``predict`` (context encoder included) and of the sampler
+    alone (``draw`` on the same network outputs and noise), and the samples' RMS gap.
 cuda
-    The offline figures without features on the GPU, when ``torch.cuda.is_available()``.
+    The offline figures without features on the GPU, when ``torch.cuda.is_available()``;
+    otherwise one line says there is no device.
 
-It prints numbers and never fails on them. Example::
+It prints numbers and never fails on them. On a shared machine, run it with
+``OMP_WAIT_POLICY=PASSIVE``: with the default (spinning) policy, a second OpenMP thread that
+waits for a core other work holds makes each small parallel region of the GRU wait a scheduler
+slice, and 2 threads run hundreds of times slower than one. Example::
 
-    python benchmarks/bench_face.py --steps 3000 --seconds 60
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_face.py --steps 3000 --seconds 60
 """
 
 from __future__ import annotations
@@ -88,10 +95,13 @@ def live(model: TorchListenerModel, audio: np.ndarray, steps: int, warmup: int =
 
 def offline(model: TorchListenerModel, audio: np.ndarray, rows: np.ndarray, repeats: int,
             with_features: bool = True) -> Dict[str, float]:
-    """Return x real time of ``model.predict(rows)`` and, if asked, of ``model.run(audio)``."""
+    """Return x real time of ``predict(rows)`` and, if asked, with features and of ``run``."""
     seconds = audio.size / model.sample_rate
     out = {'predict_x_real_time': seconds / best_seconds(lambda: model.predict(rows), repeats)}
     if with_features:
+        config = model.feature_config
+        out['samples_x_real_time'] = seconds / best_seconds(
+            lambda: model.predict(feature_matrix(extract_features(audio, config))), repeats)
         out['run_x_real_time'] = seconds / best_seconds(lambda: model.run(audio), repeats)
     return out
 
@@ -105,9 +115,39 @@ def few_vs_many(rows: np.ndarray, samples: int, repeats: int, device: str) -> Di
     seconds = [best_seconds(lambda m=m: m.predict(rows), repeats) for m in models]
     draws = [m.predict(rows).streams for m in models]
     gap = np.sqrt(np.mean([np.mean((draws[0][k] - draws[1][k]) ** 2) for k in TARGETS]))
+    with torch.inference_mode():
+        outputs = tuple(o[0] for o in models[0].network(torch.from_numpy(rows)[None].to(device)))
+        noise = torch.randn(len(rows), samples, few.noise_dim,
+                            generator=torch.Generator().manual_seed(0)).to(device)
+        # the copy to the CPU waits for the GPU
+        solve = [best_seconds(lambda n=n: n.draw(outputs, noise, 1.0).cpu(), repeats)
+                 for n in (few, many)]
     return {'few_steps': few.config.sample_steps, 'many_steps': REFERENCE_STEPS,
             'few_seconds': seconds[0], 'many_seconds': seconds[1],
-            'speedup': seconds[1] / seconds[0], 'rms_gap': float(gap)}
+            'speedup': seconds[1] / seconds[0], 'few_draw_seconds': solve[0],
+            'many_draw_seconds': solve[1], 'draw_speedup': solve[1] / solve[0],
+            'rms_gap': float(gap)}
+
+
+def report_few_vs_many(compare: Dict[str, float], samples: int, where: str) -> None:
+    """Print the few-step against many-step comparison measured on ``where``."""
+    print(f"\n{where} flow sampler, {compare['few_steps']} vs {compare['many_steps']} midpoint "
+          f"steps, same weights, {samples} samples, features excluded: predict "
+          f"{compare['few_seconds']:.3f} s vs {compare['many_seconds']:.3f} s "
+          f"({compare['speedup']:.1f}x faster), sampler alone {compare['few_draw_seconds']:.3f} "
+          f"s vs {compare['many_draw_seconds']:.3f} s ({compare['draw_speedup']:.1f}x faster); "
+          f"RMS sample gap {compare['rms_gap']:.4f}")
+
+
+def thread_counts(text: str) -> List[int]:
+    """Return the comma-separated positive thread counts of ``--offline-threads``."""
+    try:
+        counts = [int(n) for n in text.split(',') if n.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f'need positive integers like 1,2, not {text!r}')
+    return counts
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -118,7 +158,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--samples', type=int, default=10, help='offline samples per frame')
     parser.add_argument('--repeats', type=int, default=3, help='timed repeats, best kept')
     parser.add_argument('--threads', type=int, default=1, help='torch threads, live step')
-    parser.add_argument('--offline-threads', type=int, default=1, help='torch threads, offline')
+    parser.add_argument('--offline-threads', type=thread_counts, default=[1, 2],
+                        help='torch threads of the offline figures, comma-separated')
+    parser.add_argument('--flow-steps', type=int, default=None,
+                        help="the flow's sample_steps in the main table (default: its config)")
     parser.add_argument('--models', default=','.join(MODELS))
     parser.add_argument('--audio', type=Path, default=SPEECH)
     parser.add_argument('--json', type=Path, default=None)
@@ -128,34 +171,42 @@ def main(argv: Optional[List[str]] = None) -> int:
     audio = looped(speech, int(args.seconds * config.sample_rate))
     rows = feature_matrix(extract_features(audio, config))
     names = [n for n in args.models.split(',') if n]
-    print(f'torch {torch.__version__}, {args.threads} thread(s) live, {args.offline_threads} '
-          f'offline ({args.samples} samples), load average {os.getloadavg()[0]:.2f}; targets '
-          f'{"+".join(TARGETS)} ({total_dim(TARGETS)} columns), {args.seconds:g} s of audio '
-          f'({len(rows)} frames)')
+    threads = args.offline_threads
+    print(f'torch {torch.__version__}, {args.threads} thread(s) live, {threads} offline '
+          f'({args.samples} samples), OMP_WAIT_POLICY {os.environ.get("OMP_WAIT_POLICY")}, '
+          f'load average {os.getloadavg()[0]:.2f}; targets {"+".join(TARGETS)} '
+          f'({total_dim(TARGETS)} columns), {args.seconds:g} s of audio ({len(rows)} frames)')
     settings = vars(args) | {'audio': str(args.audio), 'json': str(args.json)}
-    results: Dict[str, Any] = {'settings': settings, 'models': {}}
+    features = args.seconds / best_seconds(lambda: extract_features(audio, config), args.repeats)
+    results: Dict[str, Any] = {'settings': settings, 'models': {},
+                               'features_x_real_time': features}
+    print(f'feature extraction alone (numpy): {features:.0f}x real time')
     print(f"\n{'model':<18}{'params':>10}{'live p50/p99 ms':>17}{'CPU p50/p99 ms':>16}"
-          f"{'x RT +feat':>12}{'x RT -feat':>12}")
+          f"{'threads':>9}{'x RT -feat':>12}{'x RT +feat':>12}{'x RT run':>10}")
     for name in names:
-        network = build(name)
+        steps = {'sample_steps': args.flow_steps} if args.flow_steps else {}
+        network = build(name, **(steps if name == 'causal_gru_flow' else {}))
         torch.set_num_threads(args.threads)
         step = live(sampler(network, 1), speech, args.steps)
-        torch.set_num_threads(args.offline_threads)
-        batch = offline(sampler(network, args.samples), audio, rows, args.repeats)
+        batch = {}
+        for n in threads:
+            torch.set_num_threads(n)
+            batch[n] = offline(sampler(network, args.samples), audio, rows, args.repeats)
         results['models'][name] = {'parameters': count_parameters(network), 'live': step,
                                    'offline': batch,
                                    'config': dataclasses.asdict(network.config)}
-        print(f"{name:<18}{count_parameters(network):>10,}"
-              f"{step['p50_ms']:>8.2f} /{step['p99_ms']:>6.2f}"
-              f"{step['cpu_p50_ms']:>8.2f} /{step['cpu_p99_ms']:>5.2f}"
-              f"{batch['run_x_real_time']:>12.1f}{batch['predict_x_real_time']:>12.1f}")
-    print(f'targets: live p99 <= {TARGET_P99_MS:g} ms, offline >= {TARGET_REAL_TIME:g}x')
+        for i, n in enumerate(threads):
+            head = (f"{name:<18}{count_parameters(network):>10,}"
+                    f"{step['p50_ms']:>8.2f} /{step['p99_ms']:>6.2f}"
+                    f"{step['cpu_p50_ms']:>8.2f} /{step['cpu_p99_ms']:>5.2f}") if i == 0 else ''
+            print(f"{head:<61}{n:>9}{batch[n]['predict_x_real_time']:>12.1f}"
+                  f"{batch[n]['samples_x_real_time']:>12.1f}{batch[n]['run_x_real_time']:>10.1f}")
+    print(f'targets: live p99 <= {TARGET_P99_MS:g} ms, offline >= {TARGET_REAL_TIME:g}x; '
+          f'+feat: features then predict (audio to samples); run: audio to listener frames')
+    torch.set_num_threads(threads[0])
     if 'causal_gru_flow' in names:
         results['few_vs_many'] = compare = few_vs_many(rows, args.samples, args.repeats, 'cpu')
-        print(f"\nflow sampler, {compare['few_steps']} vs {compare['many_steps']} midpoint steps, "
-              f"same weights, {args.samples} samples, features excluded: "
-              f"{compare['few_seconds']:.3f} s vs {compare['many_seconds']:.3f} s "
-              f"({compare['speedup']:.1f}x faster); RMS sample gap {compare['rms_gap']:.4f}")
+        report_few_vs_many(compare, args.samples, f'CPU ({threads[0]} thread(s))')
     if not torch.cuda.is_available():
         print('\nCUDA: no device')
     else:
@@ -168,9 +219,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if 'causal_gru_flow' in names:
             cuda['few_vs_many'] = compare = few_vs_many(rows, args.samples, args.repeats,
                                                         'cuda')
-            print(f"CUDA flow sampler {compare['few_steps']} vs {compare['many_steps']} steps: "
-                  f"{compare['speedup']:.1f}x faster")
+            report_few_vs_many(compare, args.samples, f"CUDA {cuda['device']}")
         results['cuda'] = cuda
+    results['load_average_end'] = os.getloadavg()[0]
+    print(f"\nload average at the end {results['load_average_end']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
