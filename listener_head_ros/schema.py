@@ -113,7 +113,8 @@ def _check_value(spec: SettingSpec, value: Any) -> Any:
         if isinstance(value, (str, bytes)) or not hasattr(value, '__len__'):
             raise SettingsError(f'{name} must be a list of numbers, not {value!r}')
         items = list(value)
-        if len(items) != len(spec.default) or not all(
+        size = len(spec.default) or len(items)  # an empty default: a list of any length
+        if len(items) != size or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
             raise SettingsError(f'{name} must be a list of {len(spec.default)} numbers, '
                                 f'not {value!r}')

@@ -6,6 +6,7 @@ feature cache is prepared once per module, with tiny networks trained for a few 
 CPU. The distributed test starts 2 gloo processes with ``torch.distributed.run``.
 """
 
+from dataclasses import replace
 import io
 import json
 import math
@@ -25,13 +26,13 @@ from listener_head_ros.data.feature_cache import FeatureCache, prepare_cache
 from listener_head_ros.data.iemocap import IemocapConfig, IemocapSource
 from listener_head_ros.data.synthetic_iemocap import generate_corpus, SyntheticConfig
 from listener_head_ros.eval.head_metrics import aggregate, utterance_metrics
-from listener_head_ros.models.checkpoint import load_checkpoint
-from listener_head_ros.models.learned import TorchListenerModel
+from listener_head_ros.models.checkpoint import load_checkpoint, load_listener_model
+from listener_head_ros.models.learned import save_learned_checkpoint, TorchListenerModel
 from listener_head_ros.models.networks import CausalActiveListener, CausalGRUListener
 from listener_head_ros.settings import load_listener_settings
 from listener_head_ros.training import trainer
 from listener_head_ros.training.config import ConfigError, TrainConfig
-from listener_head_ros.training.dataset import DialogCrops, load_dialogs
+from listener_head_ros.training.dataset import DialogCrops, DialogData, load_dialogs
 from listener_head_ros.training.evaluation import predict_dialogs, streaming_head
 from listener_head_ros.training.resume import TENSORS_NAME
 
@@ -528,3 +529,34 @@ def test_train_script_reports_config_errors(tmp_path):
     assert process.returncode == 2
     assert 'steps = 0 is outside its range' in process.stderr
     assert process.stderr.startswith('train.py: ')
+
+
+# Standardised targets -------------------------------------------------------------------------
+
+def test_standardised_targets_train_in_unit_scale_and_predict_in_their_own(tmp_path):
+    """standardise_targets: the network learns z-scores; the checkpoint undoes the scaling."""
+    rng = np.random.default_rng(1)
+    lengths = [120, 90, 150]
+    features = [rng.standard_normal((n, 68)).astype(np.float32) for n in lengths]
+    level = np.array([300.0, -2.0, 0.01], np.float32)  # columns in very different units
+    targets = [(level + 0.1 * np.abs(level) * rng.standard_normal((n, 3))).astype(np.float32)
+               for n in lengths]
+    data = DialogData([None] * 3, features, targets, [np.ones((n, 3), bool) for n in lengths],
+                      [np.ones(n, bool) for n in lengths], ('head',))
+    config = TrainConfig(cache_dir='unused', out_dir=str(tmp_path), model=TINY_GRU, steps=60,
+                         batch_size=4, crop_frames=40, burn_in_frames=0, warmup_steps=5,
+                         device='cpu', standardise_targets=True)
+    network = trainer.train_network(config, data, tmp_path / 'fold', seed=0,
+                                    run=trainer.Distributed())
+    inference = trainer.inference_settings(config, network, data)
+    mean, std = data.target_statistics()
+    np.testing.assert_allclose(inference.target_mean, mean, rtol=1e-6)
+    np.testing.assert_allclose(inference.target_std, std, rtol=1e-6)
+    save_learned_checkpoint(tmp_path / 'checkpoint', network, inference=inference)
+    model = load_listener_model(str(tmp_path / 'checkpoint'))
+    predicted = model.predict(features[0]).streams['head'][:, 0]
+    # In the targets' own units: each column near its level, within a few of its stds.
+    assert np.all(np.abs(predicted.mean(0) - level) < 3 * 0.1 * np.abs(level))
+    plain = trainer.inference_settings(replace(config, standardise_targets=False), network,
+                                       data)
+    assert plain.target_mean == () and plain.target_std == ()

@@ -72,6 +72,7 @@ def train_family(args: argparse.Namespace, cache: Path, family: str) -> Path:
         model=model, targets=FACE, steps=args.steps, batch_size=args.batch_size,
         crop_frames=args.crop_frames, burn_in_frames=60, learning_rate=3e-3,
         warmup_steps=100, ema_decay=0.995, device='cpu', final_model=False,
+        standardise_targets=True,
         streaming_eval=False, log_every=50, checkpoint_every=500)
     checkpoint = args.out / family / 'foldtest' / CHECKPOINT_DIR
     if not (checkpoint / 'config.json').is_file():

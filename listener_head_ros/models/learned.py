@@ -83,6 +83,11 @@ class InferenceConfig:
     # predicted coefficients is relative to it. Frontal by default; training should record the
     # corpus' own (e.g. the REACT release's mean face).
     neutral_rotation: Tuple[float, float, float] = FACEVERSE_FRONTAL_ROTATION
+    # The per-column standardisation of the targets the network learned (training's
+    # standardise_targets): outputs are ``value * target_std + target_mean``; empty: the
+    # network's outputs are the targets' own units.
+    target_mean: Tuple[float, ...] = ()
+    target_std: Tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -96,6 +101,11 @@ class InferenceConfig:
         if len(self.neutral_rotation) != 3 or not all(
                 math.isfinite(v) for v in self.neutral_rotation):
             raise ValueError('neutral_rotation needs 3 finite angles (rot_x, rot_y, rot_z), rad')
+        if len(self.target_mean) != len(self.target_std) or not all(
+                math.isfinite(m) and math.isfinite(s) and s > 0.0
+                for m, s in zip(self.target_mean, self.target_std)):
+            raise ValueError('target_mean and target_std need one finite mean and one positive '
+                             'std per target column (or none)')
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,14 @@ class TorchListenerModel(StreamingListenerModel):
         self.network = network.to(self.device).eval()
         self._extractor = StreamingFeatureExtractor(self.feature_config)
         self._confidence_columns = _head_columns(self._slices, columns)
+        self._scale: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        if self.inference.target_mean:
+            if len(self.inference.target_mean) != columns:
+                raise ValueError(f'the inference settings standardise '
+                                 f'{len(self.inference.target_mean)} columns, the targets have '
+                                 f'{columns}')
+            self._scale = (torch.tensor(self.inference.target_mean, device=self.device),
+                           torch.tensor(self.inference.target_std, device=self.device))
         self.reset()
 
     @property
@@ -212,6 +230,9 @@ class TorchListenerModel(StreamingListenerModel):
             mean, std = self.network.predictive(outputs)
             values = mean[..., None, :] if noise is None else self.network.draw(
                 outputs, torch.from_numpy(noise).to(mean), self.inference.temperature)
+        if self._scale is not None:
+            values = values * self._scale[1].to(values) + self._scale[0].to(values)
+            std = None if std is None else std * self._scale[1].to(std)
         if std is None:
             confidence = torch.ones(values.shape[:-2])
         else:

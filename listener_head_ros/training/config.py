@@ -69,6 +69,10 @@ class TrainSettings:
                                (1e-6, 1e6))
     ema_decay: float = setting(0.999, 'Decay of the EMA of the weights (0: the last weights).',
                                (0.0, 0.99999))
+    standardise_targets: bool = setting(
+        False, 'Train on per-column standardised targets, the scaling saved in the checkpoint '
+        '(for many columns in mixed units, as the 83 face columns); a network that '
+        'standardises its own targets (causal_gru_flow) is unaffected.')
     mixed_precision: bool = setting(True, 'Use bf16 autocast, on CUDA only.')
     device: str = setting('auto', 'Where to train: auto, cpu, cuda or cuda:N.')
     seed: int = setting(0, 'Seed of the final model; each fold adds its place + 1.',

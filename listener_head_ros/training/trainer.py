@@ -31,7 +31,7 @@ exceeds the first step's by :data:`DIVERGENCE_FACTOR` stops training with
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import itertools
 import json
 import math
@@ -142,6 +142,9 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     network.norm.set_statistics(*feature_statistics(data.features))
     if hasattr(network, 'set_target_statistics'):  # a network that learns standardised targets
         network.set_target_statistics(*data.target_statistics())
+    scale = target_scale(config, network, data)
+    if scale is not None:
+        scale = tuple(torch.from_numpy(a).to(run.device) for a in scale)
     network.to(run.device)
     ema = AveragedModel(network, avg_fn=_ema_with_warmup(config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate,
@@ -186,6 +189,8 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
                 for group in optimizer.param_groups:
                     group['lr'] = learning_rate(config, step)
                 x, y, mask, noise = (t.to(run.device, non_blocking=True) for t in crops)
+                if scale is not None:
+                    y = (y - scale[0]) / scale[1]
                 with torch.autocast('cuda', dtype=torch.bfloat16, enabled=autocast):
                     losses = trainer(x, y, mask, noise)
                 loss = (losses * weights * _frame_shares(mask, columns, run)).sum()
@@ -354,21 +359,35 @@ def plan(config: TrainConfig, selected: Sequence[Fold], folds: Sequence[Fold],
     return text + '; no final model (final_model: false)'
 
 
-def inference_settings(config: TrainConfig, data: DialogData) -> InferenceConfig:
-    """
-    Return the inference settings a checkpoint trained on ``data`` runs with.
+def target_scale(config: TrainConfig, network: torch.nn.Module, data: DialogData
+                 ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Return the (mean, std) per column the targets are standardised with, or None."""
+    if not config.standardise_targets or hasattr(network, 'set_target_statistics'):
+        return None
+    return data.target_statistics()
 
-    A model of the FaceVerse coefficients moves the head by its rotation relative to the
-    training listeners' mean rotation (a circular mean per axis): their neutral head.
+
+def inference_settings(config: TrainConfig, network: torch.nn.Module, data: DialogData
+                       ) -> InferenceConfig:
     """
+    Return the inference settings a checkpoint of ``network`` trained on ``data`` runs with.
+
+    They undo the targets' standardisation (:func:`target_scale`), and a model of the
+    FaceVerse coefficients moves the head by its rotation relative to the training
+    listeners' mean rotation (a circular mean per axis): their neutral head.
+    """
+    scale = target_scale(config, network, data)
+    base = InferenceConfig() if scale is None else InferenceConfig(
+        target_mean=tuple(float(v) for v in scale[0]),
+        target_std=tuple(float(v) for v in scale[1]))
     if COEFFICIENTS.name not in config.targets:
-        return InferenceConfig()
+        return base
     columns = stream_slices(data.streams)[COEFFICIENTS.name]
     start = columns.start + ROTATION_COLUMNS.start
     rotations = np.concatenate([t[v[:, start], start:start + 3]
                                 for t, v in zip(data.targets, data.valid)]).astype(np.float64)
     neutral = np.arctan2(np.sin(rotations).mean(0), np.cos(rotations).mean(0))
-    return InferenceConfig(neutral_rotation=tuple(float(v) for v in neutral))
+    return replace(base, neutral_rotation=tuple(float(v) for v in neutral))
 
 
 def _refuse_normalised_coefficients(config: TrainConfig, cache: FeatureCache) -> None:
@@ -449,7 +468,7 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         network = train_network(config, train, fold_dir, _seed(config, fold, folds), run)
         if not run.is_main:
             continue
-        inference = inference_settings(config, train)
+        inference = inference_settings(config, network, train)
         checkpoint = save_learned_checkpoint(fold_dir / CHECKPOINT_DIR, network.cpu(),
                                              cache.feature_config, inference,
                                              targets=config.targets, role=cache.role)
@@ -468,7 +487,8 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         network = train_network(config, everything, out_dir / 'final', config.seed, run)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
-                                    cache.feature_config, inference_settings(config, everything),
+                                    cache.feature_config,
+                                    inference_settings(config, network, everything),
                                     targets=config.targets, role=cache.role)
     if not run.is_main:
         return {}
