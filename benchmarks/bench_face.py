@@ -9,7 +9,8 @@ live
     ``model.step(hop)`` with one sample over ``--steps`` real-time hops of speech (features
     included), on ``--threads`` torch threads: p50/p99 per frame of wall time (target p99 <= 5
     ms on one thread) and of this thread's CPU time (what the step costs without the waits
-    that other work on a shared machine adds).
+    that other work on a shared machine adds); back to back, or with ``--paced`` at the hops'
+    real-time deadlines, as the node steps.
 offline
     ``--samples`` samples per frame over ``--seconds`` of audio, on each of
     ``--offline-threads``: seconds of audio per second of compute (x real time, target >= 100)
@@ -27,7 +28,7 @@ cuda
 It prints numbers and never fails on them. On a shared machine, run it with
 ``OMP_WAIT_POLICY=PASSIVE``: with the default (spinning) policy, a second OpenMP thread that
 waits for a core other work holds makes each small parallel region of the GRU wait a scheduler
-slice, and 2 threads run hundreds of times slower than one. Example::
+slice, and 2 threads can run hundreds of times slower than one. Example::
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_face.py --steps 3000 --seconds 60
 """
@@ -74,14 +75,23 @@ def sampler(network: torch.nn.Module, samples: int, device: str = 'cpu') -> Torc
     return TorchListenerModel(network, inference=inference, device=device, targets=TARGETS)
 
 
-def live(model: TorchListenerModel, audio: np.ndarray, steps: int, warmup: int = 50
-         ) -> Dict[str, float]:
-    """Return p50/p99 wall and CPU (this thread) ms of ``model.step`` over ``steps`` hops."""
+def live(model: TorchListenerModel, audio: np.ndarray, steps: int, paced: bool = False,
+         warmup: int = 50) -> Dict[str, float]:
+    """
+    Return p50/p99 wall and CPU (this thread) ms of ``model.step`` over ``steps`` hops.
+
+    Back to back by default; ``paced`` starts each step at its hop's real-time deadline, as
+    the node does, so the thread sleeps between steps instead of always being runnable.
+    """
     hop = model.hop_length
+    period = hop / model.sample_rate
     samples = looped(audio, (steps + warmup) * hop)
     model.reset()
     wall, cpu = np.empty(steps), np.empty(steps)
+    origin = time.perf_counter()
     for i in range(warmup + steps):
+        if paced:
+            time.sleep(max(0.0, origin + i * period - time.perf_counter()))
         chunk = samples[i * hop:(i + 1) * hop]
         start, start_cpu = time.perf_counter(), time.thread_time()
         model.step(chunk)
@@ -89,7 +99,7 @@ def live(model: TorchListenerModel, audio: np.ndarray, steps: int, warmup: int =
             wall[i - warmup] = time.perf_counter() - start
             cpu[i - warmup] = time.thread_time() - start_cpu
     (p50, p99), (cpu50, cpu99) = (np.percentile(t, [50, 99]) * 1e3 for t in (wall, cpu))
-    return {'steps': steps, 'p50_ms': float(p50), 'p99_ms': float(p99),
+    return {'steps': steps, 'paced': paced, 'p50_ms': float(p50), 'p99_ms': float(p99),
             'cpu_p50_ms': float(cpu50), 'cpu_p99_ms': float(cpu99)}
 
 
@@ -158,6 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--samples', type=int, default=10, help='offline samples per frame')
     parser.add_argument('--repeats', type=int, default=3, help='timed repeats, best kept')
     parser.add_argument('--threads', type=int, default=1, help='torch threads, live step')
+    parser.add_argument('--paced', action='store_true',
+                        help='live steps at real-time deadlines (steps / 30 s), not back to back')
     parser.add_argument('--offline-threads', type=thread_counts, default=[1, 2],
                         help='torch threads of the offline figures, comma-separated')
     parser.add_argument('--flow-steps', type=int, default=None,
@@ -172,7 +184,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = feature_matrix(extract_features(audio, config))
     names = [n for n in args.models.split(',') if n]
     threads = args.offline_threads
-    print(f'torch {torch.__version__}, {args.threads} thread(s) live, {threads} offline '
+    print(f'torch {torch.__version__}, {args.threads} thread(s) live'
+          f'{" (paced)" if args.paced else ""}, {threads} offline '
           f'({args.samples} samples), OMP_WAIT_POLICY {os.environ.get("OMP_WAIT_POLICY")}, '
           f'load average {os.getloadavg()[0]:.2f}; targets {"+".join(TARGETS)} '
           f'({total_dim(TARGETS)} columns), {args.seconds:g} s of audio ({len(rows)} frames)')
@@ -187,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         steps = {'sample_steps': args.flow_steps} if args.flow_steps else {}
         network = build(name, **(steps if name == 'causal_gru_flow' else {}))
         torch.set_num_threads(args.threads)
-        step = live(sampler(network, 1), speech, args.steps)
+        step = live(sampler(network, 1), speech, args.steps, args.paced)
         batch = {}
         for n in threads:
             torch.set_num_threads(n)
