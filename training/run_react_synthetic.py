@@ -23,7 +23,6 @@ the corpus, the cache and finished trainings are reused.
 """
 
 import argparse
-from dataclasses import replace
 import json
 from pathlib import Path
 import shutil
@@ -127,19 +126,16 @@ def speed(model: TorchListenerModel, release: Any, sampling: Dict[str, float]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        live = TorchListenerModel(model.network, model.feature_config,
-                                  replace(model.inference, mode='sample', num_samples=1),
-                                  'cpu', model.targets)
-        dyad = max(release.dyads('test'),
-                   key=lambda d: load_audio(d.path('audio', 'speaker'), 16000).size)
-        audio = load_audio(dyad.path('audio', 'speaker'), live.sample_rate)
+        live = model.with_inference(mode='sample', num_samples=1)
+        clips = [load_audio(d.path('audio', 'speaker'), live.sample_rate)
+                 for d in release.dyads('test')]
+        audio = max(clips, key=len)
         hop, times = live.hop_length, []
         for i in range(min(LIVE_STEPS, audio.size // hop)):
             start = time.perf_counter()
             live.step(audio[i * hop:(i + 1) * hop])
             times.append(time.perf_counter() - start)
-        seconds = sum(load_audio(d.path('audio', 'speaker'), 16000).size / 16000.0
-                      for d in release.dyads('test'))
+        seconds = sum(clip.size for clip in clips) / live.sample_rate
         start = time.perf_counter()
         predict_split(model, release, 'test', GenerationConfig(
             'offline', SAMPLES, 0, sampling['temperature'], sampling['noise_correlation']))

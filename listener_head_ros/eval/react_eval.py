@@ -19,7 +19,7 @@ REACT 2025 evaluation: predictions from a model, the predictions format, scores,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 import json
 import math
@@ -300,7 +300,6 @@ def facial_model(model: Any, checkpoint: str = 'the model') -> Any:
 
 def _clip_model(model: Any, config: GenerationConfig, key: str) -> Any:
     """Return a copy of ``model`` that samples ``config.samples`` reactions, seeded per clip."""
-    from listener_head_ros.models.learned import TorchListenerModel
     if not model.network.noise_dim and config.samples > 1:
         raise ValueError(f'the network {model.name} is deterministic: it gives one reaction '
                          'per input (use samples = 1)')
@@ -309,11 +308,9 @@ def _clip_model(model: Any, config: GenerationConfig, key: str) -> Any:
     mode = 'sample' if model.network.noise_dim else 'mean'
     correlation = (model.inference.noise_correlation if config.noise_correlation is None
                    else config.noise_correlation)
-    inference = replace(model.inference, mode=mode, num_samples=config.samples,
-                        temperature=config.temperature, seed=seed,
-                        noise_correlation=correlation)
-    return TorchListenerModel(model.network, model.feature_config, inference, model.device,
-                              model.targets)
+    return model.with_inference(mode=mode, num_samples=config.samples,
+                                temperature=config.temperature, seed=seed,
+                                noise_correlation=correlation)
 
 
 def _model_streams(model: Any, audio: np.ndarray, frames: int, task: str
