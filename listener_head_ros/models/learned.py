@@ -80,8 +80,8 @@ class InferenceConfig:
     noise_correlation: float = 0.0  # AR(1) coefficient of the sampling noise between frames
     confidence_scale: float = 0.1  # rad
     # FaceVerse rotation (rot_x, rot_y, rot_z) of the listener's neutral head: the head from
-    # predicted coefficients is relative to it. Frontal by default; training should record the
-    # corpus' own (e.g. the REACT release's mean face).
+    # predicted coefficients is relative to it. Frontal by default; training records the
+    # training listeners' circular-mean rotation (trainer.inference_settings).
     neutral_rotation: Tuple[float, float, float] = FACEVERSE_FRONTAL_ROTATION
     # The per-column standardisation of the targets the network learned (training's
     # standardise_targets): outputs are ``value * target_std + target_mean``; empty: the
