@@ -113,6 +113,7 @@ def build_listener(settings: ListenerSettings, *,
         model = load_listener_model(settings.model, frame_rate=settings.frame_rate,
                                     device=device, prosodic=prosodic)
         model = _with_sampling(model, settings)
+    warnings += [w for w in getattr(model, 'warnings', ()) if w not in warnings]
     if not math.isclose(model.frame_rate, settings.frame_rate, rel_tol=HOP_ROUNDING):
         raise SettingsError(f'model {model.name} runs at {model.frame_rate:.3f} frames/s but '
                             f'frame_rate is {settings.frame_rate}')

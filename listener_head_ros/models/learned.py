@@ -45,16 +45,12 @@ from torch.nn.modules.module import (
 
 from listener_head_ros.audio.stream_input import FORMAT_BOUNDS
 from listener_head_ros.face import faceverse_blendshapes, react_attributes_to_face
-from listener_head_ros.features import (
-    FeatureConfig,
-    StreamingFeatureExtractor,
-    extract_features,
-)
+from listener_head_ros.features import FeatureConfig
 from listener_head_ros.models.base import (
     EMPTY_CONTEXT, ListenerFrame, SideInputs, StepContext, StreamingListenerModel)
 from listener_head_ros.models.checkpoint import read_settings, save_checkpoint
 from listener_head_ros.models.device import resolve_device
-from listener_head_ros.models.frame_features import feature_dim, feature_matrix, feature_vector
+from listener_head_ros.models.frame_inputs import FrameInputs, InputConfig
 from listener_head_ros.models.registry import build_network, network_type
 from listener_head_ros.roles import LISTENING
 from listener_head_ros.sampling import MAX_SAMPLES
@@ -121,14 +117,19 @@ class TorchListenerModel(StreamingListenerModel):
 
     def __init__(self, network: nn.Module, feature_config: Optional[FeatureConfig] = None,
                  inference: Optional[InferenceConfig] = None, device: str = 'cpu',
-                 targets: Sequence[str] = DEFAULT_TARGETS) -> None:
+                 targets: Sequence[str] = DEFAULT_TARGETS,
+                 inputs: InputConfig | FrameInputs | None = None) -> None:
         self.feature_config = feature_config if feature_config is not None else FeatureConfig()
         self.inference = inference if inference is not None else InferenceConfig()
         self.sample_rate = self.feature_config.sample_rate
         self.name = network.architecture
         self.targets = tuple(targets)
         self._slices = stream_slices(self.targets)
-        self.inputs = frozenset(network.inputs)
+        self.device, warning = resolve_device(device)
+        self.warnings: List[str] = [warning] if warning else []
+        self.frame_inputs = (inputs.clone() if isinstance(inputs, FrameInputs) else FrameInputs(
+            inputs or InputConfig(), self.feature_config, self.device))
+        self.inputs = frozenset(network.inputs) | self.frame_inputs.config.needs
         coefficients = COEFFICIENTS.name in self.targets
         self.outputs = {BLENDSHAPES.name: PREDICTED if coefficients else RULE,
                         HEAD.name: PREDICTED if coefficients else RULE,
@@ -137,18 +138,17 @@ class TorchListenerModel(StreamingListenerModel):
         if self.inference.mode == 'sample' and not network.noise_dim:
             raise ValueError(f"mode 'sample' needs a generative network; {self.name} is "
                              'deterministic')
-        expected = feature_dim(self.feature_config.n_mels)
+        expected = self.frame_inputs.dim
         columns = total_dim(self.targets)
         if network.config.input_dim != expected or network.config.output_dim != columns:
-            raise ValueError(f'the network must map {expected} feature columns (n_mels='
-                             f'{self.feature_config.n_mels}) to {columns} target columns '
-                             f'({", ".join(self.targets)}), not {network.config.input_dim} '
-                             f'to {network.config.output_dim}')
-        self.device, warning = resolve_device(device)
-        if warning:
-            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+            widths = self.frame_inputs.config.widths(self.feature_config)
+            raise ValueError(f'the network must map {expected} input columns ('
+                             f'{", ".join(f"{k} {v}" for k, v in widths.items())}) to {columns} '
+                             f'target columns ({", ".join(self.targets)}), not '
+                             f'{network.config.input_dim} to {network.config.output_dim}')
+        for text in self.warnings:
+            warnings.warn(text, RuntimeWarning, stacklevel=2)
         self.network = network.to(self.device).eval()
-        self._extractor = StreamingFeatureExtractor(self.feature_config)
         self._confidence_columns = _head_columns(self._slices, columns)
         self._scale: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         if self.inference.target_mean:
@@ -173,7 +173,8 @@ class TorchListenerModel(StreamingListenerModel):
     def with_inference(self, **changes: Any) -> 'TorchListenerModel':
         """Return the same network run with some :class:`InferenceConfig` fields changed."""
         return TorchListenerModel(self.network, self.feature_config,
-                                  replace(self.inference, **changes), self.device, self.targets)
+                                  replace(self.inference, **changes), self.device, self.targets,
+                                  self.frame_inputs)
 
     @property
     def reaction(self) -> int:
@@ -193,7 +194,7 @@ class TorchListenerModel(StreamingListenerModel):
 
     def reset(self) -> None:
         """Forget the audio and network history and reseed the sampling noise."""
-        self._extractor.reset()
+        self.frame_inputs.reset()
         self._state = self.network.init_state(1, torch.device(self.device))
         self._rng = np.random.default_rng(self.inference.seed)
         self._noise: Optional[np.ndarray] = None
@@ -267,7 +268,7 @@ class TorchListenerModel(StreamingListenerModel):
     @torch.inference_mode()
     def step(self, hop: np.ndarray, context: StepContext = EMPTY_CONTEXT) -> ListenerFrame:
         """Consume one hop of audio; return the listener frame for it."""
-        row = feature_vector(self._extractor.step(self.check_hop(hop)))
+        row = self.frame_inputs.step(self.check_hop(hop), context)
         x = torch.from_numpy(row)[None].to(self.device)
         outputs, self._state = self.network.step(x, self._state)
         outputs = _first(outputs)
@@ -280,7 +281,8 @@ class TorchListenerModel(StreamingListenerModel):
         """
         Return every predicted stream ``(T, S, dim)`` and confidence ``(T,)`` for feature rows.
 
-        The batched path of :meth:`run`, also for training and evaluation from cached features;
+        The batched path of :meth:`run`, also for training and evaluation from cached input rows
+        (:meth:`~listener_head_ros.models.frame_inputs.FrameInputs.matrix`);
         ``S`` is ``num_samples`` in 'sample' mode, else 1. Reseeds the sampling noise, as
         :meth:`reset` does, and leaves the stream state unspecified.
         """
@@ -296,8 +298,9 @@ class TorchListenerModel(StreamingListenerModel):
 
     def run(self, audio: np.ndarray, side: Optional[SideInputs] = None) -> List[ListenerFrame]:
         """Reset, then return one frame per complete hop through the batched forward pass."""
-        batch = extract_features(self.as_audio(audio), self.feature_config)
-        prediction = self.predict(feature_matrix(batch))
+        samples = self.as_audio(audio)
+        contexts = self.contexts(samples.size // self.hop_length, side)
+        prediction = self.predict(self.frame_inputs.matrix(samples, contexts))
         values = np.concatenate([prediction.streams[name] for name in self.targets], axis=-1)
         return [self._frame(v, c) for v, c in zip(values, prediction.confidence)]
 
@@ -321,15 +324,16 @@ def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | n
                             feature_config: Optional[FeatureConfig] = None,
                             inference: Optional[InferenceConfig] = None,
                             targets: Optional[Sequence[str]] = None,
-                            role: str = LISTENING) -> Path:
+                            role: str = LISTENING, inputs: Optional[InputConfig] = None) -> Path:
     """
     Save a :class:`TorchListenerModel`, or a bare network with its settings, as a checkpoint.
 
     ``role`` (:mod:`listener_head_ros.roles`) says whether it listens or moves with its own
     speech: the node runs it only as the ``model`` or the ``speaking_model`` it was made for.
 
-    For a bare network, ``feature_config``, ``inference`` and ``targets`` default to their
-    defaults; the network is not moved or switched to eval mode, so training can save mid-run.
+    For a bare network, ``feature_config``, ``inference``, ``targets`` and ``inputs`` (the
+    frame inputs, with the encoders' recorded sizes) default to their defaults; the network is
+    not moved or switched to eval mode, so training can save mid-run.
     The config records the inputs the network needs, so a node can refuse it up front.
     """
     if isinstance(model, TorchListenerModel):
@@ -337,6 +341,7 @@ def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | n
         feature_config = feature_config or model.feature_config
         inference = inference or model.inference
         targets = targets or model.targets
+        inputs = inputs or model.frame_inputs.config
     else:
         network = model
     config = {
@@ -345,7 +350,8 @@ def save_learned_checkpoint(directory: Path | str, model: TorchListenerModel | n
         'features': asdict(feature_config or FeatureConfig()),
         'inference': asdict(inference or InferenceConfig()),
         'targets': list(targets or DEFAULT_TARGETS),
-        'inputs': sorted(network.inputs),
+        'frame_inputs': asdict(inputs or InputConfig()),
+        'inputs': sorted(set(network.inputs) | (inputs or InputConfig()).needs),
     }
     tensors = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
     return save_checkpoint(directory, network.architecture, config, tensors, role)
@@ -457,7 +463,7 @@ def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_ra
         raise ValueError(f'"architecture" must be a string, not {type(architecture).__name__}')
     kind = network_type(architecture)
     unknown = sorted(set(config) - {'architecture', 'network', 'features', 'inference',
-                                    'targets', 'inputs'})
+                                    'targets', 'frame_inputs', 'inputs'})
     if unknown:
         raise ValueError(f'unknown sections {unknown}')
     features = read_settings(config.get('features', {}), FeatureConfig, 'features')
@@ -470,6 +476,7 @@ def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_ra
             isinstance(name, str) for name in targets):
         raise ValueError('"targets" must be a non-empty list of stream names')
     inference = read_settings(config.get('inference', {}), InferenceConfig, 'inference')
+    inputs = read_settings(config.get('frame_inputs', {}), InputConfig, 'frame_inputs')
     settings = asdict(read_settings(config.get('network', {}), kind.config_type, 'network'))
     _check_network(architecture, settings, tensors)
     network = build_network(architecture, settings)
@@ -477,10 +484,25 @@ def load_learned_model(config: Mapping, tensors: Dict[str, np.ndarray], frame_ra
         network.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     except RuntimeError as error:
         raise ValueError(f'weights do not match the network: {error}') from error
-    model = TorchListenerModel(network, features, inference, device, targets)
+    try:
+        frame_inputs = FrameInputs(inputs, features, resolve_device(device)[0])
+    except (OSError, ValueError) as error:
+        raise ValueError(f'cannot load the frame inputs the checkpoint names: '
+                         f'{_first_line(error)}') from error
+    model = TorchListenerModel(network, features, inference, device, targets, frame_inputs)
     try:
         model.step(np.zeros(model.hop_length, dtype=np.float32))
     except (ArithmeticError, RuntimeError, TypeError, ValueError) as error:
         raise ValueError(f'the model fails its first step: {_first_line(error)}') from error
     model.reset()
+    speech = model.frame_inputs.speech
+    if speech is not None and not model.device.startswith('cuda'):
+        seconds = speech.run_seconds()
+        share = speech.real_time_share(seconds)
+        model.warnings.append(
+            f'speech encoder {inputs.speech_encoder} runs on the CPU: {1e3 * seconds:.1f} ms per '
+            f'{inputs.speech_window:g} s window every {inputs.speech_every} frames, {share:.0%} '
+            'of real time for the encoder alone' + (
+                '; frames will be dropped (counted in diagnostics): use a GPU, a smaller '
+                'encoder or a larger speech_every' if share > 1.0 else ''))
     return model
