@@ -46,7 +46,9 @@ def load_speech_model(name_or_path: str, device: str = 'cpu',
     kind of model and OSError when nothing is found (nothing is downloaded offline).
     """
     from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()
     config = AutoConfig.from_pretrained(name_or_path, local_files_only=local_files_only)
     if config.model_type not in SPEECH_MODEL_TYPES:
         raise ValueError(f'{name_or_path} is a {config.model_type!r} model; a speech encoder '

@@ -58,7 +58,9 @@ class TransformerTextEncoder:
     def __init__(self, name_or_path: str, device: str = 'cpu', local_files_only: bool = False,
                  max_tokens: int = 64) -> None:
         from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()
         config = AutoConfig.from_pretrained(name_or_path, local_files_only=local_files_only)
         if getattr(config, 'is_decoder', False) or getattr(config, 'is_encoder_decoder', False):
             raise ValueError(f'{name_or_path} ({config.model_type}) is not a text encoder; use '
