@@ -25,6 +25,7 @@ from torch.nn.modules.module import register_module_parameter_registration_hook
 import yaml
 
 from listener_head_ros.models.device import DEVICES
+from listener_head_ros.models.frame_inputs import InputConfig
 from listener_head_ros.models.registry import build_network, network_names, network_type
 from listener_head_ros.schema import (
     closest, from_flat, setting, setting_specs, SettingSpec, SettingsError, to_flat,
@@ -103,6 +104,7 @@ class TrainConfig(TrainSettings):
     model: Dict[str, Any] = field(default_factory=dict)  # the model's config dataclass fields
     targets: Tuple[str, ...] = (HEAD.name,)  # target streams, in output column order
     loss_weights: Dict[str, float] = field(default_factory=dict)  # stream -> weight (1.0)
+    inputs: Dict[str, Any] = field(default_factory=dict)  # InputConfig fields: what it hears
     groups: Tuple[str, ...] = ()  # groups that take part; () = all of the cache
     folds: Tuple[str, ...] = ()  # held-out groups to run; () = every fold of the split
 
@@ -130,6 +132,11 @@ class TrainConfig(TrainSettings):
                               f'{list(self.groups)}')
         object.__setattr__(self, 'model', model_settings(self.model_type, self.model,
                                                          total_dim(self.targets)))
+        self.input_config()
+
+    def input_config(self) -> InputConfig:
+        """Return the frame inputs the networks train on (``inputs``, read strictly)."""
+        return _strict(InputConfig, self.inputs, 'inputs')
 
     def _check_streams(self) -> None:
         if not isinstance(self.targets, (list, tuple)) or not all(
@@ -185,7 +192,7 @@ class TrainConfig(TrainSettings):
         missing = [n for n in ('cache_dir', 'out_dir') if n not in data]
         if missing:
             raise ConfigError(f'missing config keys {missing}')
-        for name in ('model', 'loss_weights'):
+        for name in ('model', 'loss_weights', 'inputs'):
             if not isinstance(data.get(name, {}), Mapping):
                 raise ConfigError(f'{name} must be a mapping')
         return cls(**data)

@@ -9,9 +9,11 @@ burn-in (the node, too, starts that dialog from the zero state), so there the lo
 frame.  Crops are anchored on a loss frame drawn uniformly over all listening-window frames of
 the data, by a generator seeded with (seed, epoch, index), so a crop does not depend on which
 process of a distributed run draws it; an epoch has ``ceil(window frames / crop_frames)``
-crops.  Features are the rows of
-:func:`~listener_head_ros.models.frame_features.feature_matrix`, what the deployed model
-computes.
+crops.  Features are the input rows the deployed model computes
+(:class:`~listener_head_ros.models.frame_inputs.FrameInputs`): the cached acoustic features,
+the speech encoder's rows (computed once into the cache, :mod:`~listener_head_ros.data.
+speech_cache`) and the text features of the cached transcripts, each result seen from the
+frame its recogniser published it on.
 
 A crop also carries its training noise: ``D + 1`` standard normal values per frame (``D``
 target columns), drawn from the crop's own generator, for objectives that need randomness
@@ -23,14 +25,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from listener_head_ros.data.feature_cache import CachedDialogInfo, FeatureCache
+from listener_head_ros.data.speech_cache import ensure_speech_rows, load_speech_rows
+from listener_head_ros.data.transcripts import event_from_dict
+from listener_head_ros.models.base import SideInputs
 from listener_head_ros.models.frame_features import feature_matrix
+from listener_head_ros.models.frame_inputs import ACOUSTIC, FrameInputs, SPEECH
 from listener_head_ros.streams import get_stream
 
 
@@ -71,25 +77,47 @@ class DialogData:
         return np.flatnonzero(self.windows[index] & self.valid[index].any(axis=1))
 
 
-def load_dialogs(cache: FeatureCache, groups: Iterable[str],
-                 streams: Sequence[str]) -> DialogData:
-    """Load every dialog of ``groups`` from ``cache`` into memory, with ``streams`` as targets."""
+def load_dialogs(cache: FeatureCache, groups: Iterable[str], streams: Sequence[str],
+                 inputs: Optional[FrameInputs] = None) -> DialogData:
+    """
+    Load every dialog of ``groups`` from ``cache`` into memory, with ``streams`` as targets.
+
+    ``inputs`` chooses the input rows (the acoustic rows alone by default); speech-encoder
+    rows are computed into the cache first if they are not there yet.
+    """
     missing = sorted(set(streams) - set(cache.targets))
     if missing:
         raise ValueError(f'the cache {cache.cache_dir} has no target streams {missing} (it '
                          f'holds {", ".join(cache.targets)})')
     view = cache.select(groups)
+    speech = None if inputs is None or inputs.speech is None else ensure_speech_rows(
+        cache, inputs)
     data = DialogData([], [], [], [], [], tuple(streams))
     for i in range(len(view)):
         dialog = view.load(i)
         data.infos.append(dialog.info)
-        data.features.append(feature_matrix(dialog.features).astype(np.float32))
+        acoustic = feature_matrix(dialog.features).astype(np.float32)
+        if inputs is None:
+            data.features.append(acoustic)
+        else:
+            blocks = {ACOUSTIC: acoustic}
+            if speech is not None:
+                blocks[SPEECH] = load_speech_rows(speech, dialog.info, inputs.speech.dim)
+            data.features.append(inputs.matrix(
+                np.zeros(0, np.float32), dialog_contexts(dialog.info, cache.frame_rate),
+                blocks))
         data.targets.append(np.concatenate([dialog.targets[s] for s in streams], axis=1))
         data.valid.append(np.concatenate([np.repeat(dialog.valid[s][:, None],
                                                     get_stream(s).dim, axis=1)
                                           for s in streams], axis=1))
         data.windows.append(np.asarray(dialog.window, dtype=bool))
     return data
+
+
+def dialog_contexts(info: CachedDialogInfo, frame_rate: float) -> list:
+    """Return the step contexts of a cached dialog: its transcripts, at their frames."""
+    events = [event_from_dict(e) for e in getattr(info, 'transcripts', [])]
+    return SideInputs(events).contexts(info.n_frames, 1.0 / frame_rate)
 
 
 class DialogCrops(Dataset):

@@ -53,6 +53,7 @@ from listener_head_ros.data.feature_cache import FeatureCache
 from listener_head_ros.data.source import Fold
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_statistics
+from listener_head_ros.models.frame_inputs import FrameInputs
 from listener_head_ros.models.learned import (
     InferenceConfig, save_learned_checkpoint, TorchListenerModel)
 from listener_head_ros.models.networks import count_parameters
@@ -137,8 +138,8 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
         raise ValueError(f'batch_size {config.batch_size} must be divisible by the number of '
                          f'processes ({run.world_size})')
     torch.manual_seed(seed)
-    network = build_network(config.model_type,
-                            {**config.model, 'output_dim': total_dim(config.targets)})
+    network = build_network(config.model_type, {**config.model, 'output_dim': total_dim(
+        config.targets), 'input_dim': data.features[0].shape[1]})
     network.norm.set_statistics(*feature_statistics(data.features))
     if hasattr(network, 'set_target_statistics'):  # a network that learns standardised targets
         network.set_target_statistics(*data.target_statistics())
@@ -454,6 +455,7 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
     selected = split.folds(config.folds)
     settings = (load_listener_settings(config.listener_params or None)
                 if config.streaming_eval and run.is_main else None)
+    inputs = FrameInputs(config.input_config(), cache.feature_config, run.device)
     _refuse_other_training(config, out_dir)
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -463,17 +465,18 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
     all_scores: Dict[str, Dict[str, Scores]] = {}
     for fold in selected:
         fold_dir = out_dir / f'fold{fold.name}'
-        train = load_dialogs(cache, fold.train, config.targets)
-        test = load_dialogs(cache, fold.test, config.targets)
+        train = load_dialogs(cache, fold.train, config.targets, inputs)
+        test = load_dialogs(cache, fold.test, config.targets, inputs)
         network = train_network(config, train, fold_dir, _seed(config, fold, folds), run)
         if not run.is_main:
             continue
         inference = inference_settings(config, network, train)
         checkpoint = save_learned_checkpoint(fold_dir / CHECKPOINT_DIR, network.cpu(),
                                              cache.feature_config, inference,
-                                             targets=config.targets, role=cache.role)
+                                             targets=config.targets, role=cache.role,
+                                             inputs=inputs.config)
         model = TorchListenerModel(network, cache.feature_config, inference, device='cpu',
-                                   targets=config.targets)
+                                   targets=config.targets, inputs=inputs)
         all_scores[fold.name] = evaluate_fold(config, model, cache, fold, test, settings)
         results[fold.name] = {
             'train_groups': list(fold.train), 'test_groups': list(fold.test),
@@ -483,13 +486,14 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         (fold_dir / 'metrics.json').write_text(json.dumps(results[fold.name], indent=2))
         print(fold_line(fold.name, results[fold.name]))
     if config.final_model:
-        everything = load_dialogs(cache, split.final_groups, config.targets)
+        everything = load_dialogs(cache, split.final_groups, config.targets, inputs)
         network = train_network(config, everything, out_dir / 'final', config.seed, run)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
                                     cache.feature_config,
                                     inference_settings(config, network, everything),
-                                    targets=config.targets, role=cache.role)
+                                    targets=config.targets, role=cache.role,
+                                    inputs=inputs.config)
     if not run.is_main:
         return {}
     summary = {'folds': results, 'cross_validation': overall(all_scores, cache.floors),
