@@ -18,12 +18,22 @@ generator seeded by ``reaction_seed``, at each of the speaker's turn onsets: spe
 louder than ``turn_speech_db``) after at least ``turn_pause`` of silence (quieter hops, or no
 audio at all). The engine decides from the audio it steps the model on, so the node and offline
 simulation switch at the same hops.
+
+Live transcripts. A recognition result that arrives while the engine runs
+(:meth:`ListenerEngine.add_live_transcript`, from another thread than the tick) is stamped with
+the stream time of the audio received by then: the end of the last stepped hop plus the audio
+still buffered. It reaches the context of the first step whose hop ends at or after that time,
+so a backlog of hops stepped in one tick never sees text from the future. At most
+:data:`MAX_PENDING_TRANSCRIPTS` wait (the oldest beyond are dropped), each text keeps its last
+:data:`MAX_TRANSCRIPT_CHARS` characters, an empty text is ignored; each case is counted.
 """
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, fields, replace
 import math
+import threading
 import time
 from typing import List, Optional
 
@@ -35,6 +45,11 @@ from listener_head_ros.models.base import (
 from listener_head_ros.motion.pose_shaping import MotionLimits, PoseShaper
 from listener_head_ros.schema import group, setting
 from listener_head_ros.streams import HEAD, PREDICTED
+
+MAX_PENDING_TRANSCRIPTS = 64
+"""Most transcript events waiting for their step; beyond it the oldest are dropped (counted)."""
+MAX_TRANSCRIPT_CHARS = 2000
+"""Longest text of one transcript event: a longer one keeps its last characters (counted)."""
 
 REACTION_REDRAWS = ('never', 'turn')
 """When the robot draws another of a generative model's sampled reactions: never, or per turn."""
@@ -179,7 +194,15 @@ class ListenerEngine:
         self.nonfinite_frames = 0  # model frames with a NaN or infinite value
         self.robot_speaking = False
         self.time = 0.0  # s of stream time: the end of the last hop stepped
-        self._transcripts: List[TranscriptEvent] = []
+        self.transcripts_received = 0  # results handed in (live or not), ignored ones too
+        self.transcripts_delivered = 0  # events handed to a model step
+        self.transcripts_dropped = 0  # the oldest pending, beyond MAX_PENDING_TRANSCRIPTS
+        self.transcripts_truncated = 0  # texts cut to MAX_TRANSCRIPT_CHARS
+        self.transcripts_ignored = 0  # live results with an empty text
+        # Guards the pending events and keeps the stream clock (time + buffered audio) coherent
+        # with the tick; held only to read, drop or count, never during a model step.
+        self._clock = threading.Lock()
+        self._transcripts: collections.deque = collections.deque()
         self._period = 1.0 / self.config.frame_rate
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
@@ -254,8 +277,12 @@ class ListenerEngine:
         self.frames_dropped_slow = 0
         self.ticks_over_budget = 0
         self.nonfinite_frames = 0
-        self.time = 0.0
-        self._transcripts = []
+        with self._clock:
+            self.time = 0.0
+            self._transcripts.clear()
+            self.transcripts_received = self.transcripts_delivered = 0
+            self.transcripts_dropped = self.transcripts_truncated = 0
+            self.transcripts_ignored = 0
         self._last_frame = ListenerFrame.neutral()
         self._seconds_without_audio = math.inf
         self._step_seconds = 0.0
@@ -282,8 +309,46 @@ class ListenerEngine:
         self.robot_speaking = bool(speaking)
 
     def add_transcript(self, event: TranscriptEvent) -> None:
-        """Queue a recognition result for the model's next step."""
+        """Queue a recognition result for the first step whose hop ends at or after its time."""
+        with self._clock:
+            self._queue(event)
+
+    def add_live_transcript(self, text: str, *, final: bool = True,
+                            confidence: float = 1.0) -> Optional[TranscriptEvent]:
+        """
+        Stamp a result arriving now with the stream time of the audio received, and queue it.
+
+        Thread-safe against :meth:`tick`. Returns the event queued, or None for an empty text
+        (ignored and counted).
+        """
+        text = text.strip()
+        with self._clock:
+            if not text:
+                self.transcripts_received += 1
+                self.transcripts_ignored += 1
+                return None
+            received = self.time + self.buffer.available / self.model.sample_rate
+            event = TranscriptEvent(time=received, text=text, final=final,
+                                    confidence=confidence)
+            return self._queue(event)
+
+    def _queue(self, event: TranscriptEvent) -> TranscriptEvent:
+        """Cap the text and queue the event, dropping the oldest beyond the limit (locked)."""
+        if len(event.text) > MAX_TRANSCRIPT_CHARS:
+            event = replace(event, text=event.text[-MAX_TRANSCRIPT_CHARS:])
+            self.transcripts_truncated += 1
+        self.transcripts_received += 1
         self._transcripts.append(event)
+        while len(self._transcripts) > MAX_PENDING_TRANSCRIPTS:
+            self._transcripts.popleft()
+            self.transcripts_dropped += 1
+        return event
+
+    @property
+    def pending_transcripts(self) -> int:
+        """Return how many transcript events wait for their step."""
+        with self._clock:
+            return len(self._transcripts)
 
     def warm_up(self) -> None:
         """Run the model once on silence and reset it, so the first real tick is not slow."""
@@ -303,7 +368,10 @@ class ListenerEngine:
         voiced = self._step_speaker()
         speaking = self.robot_speaking or voiced
         hop = self.model.hop_length
-        dropped = self.buffer.drop_excess_hops(hop, self.max_backlog_hops)
+        with self._clock:
+            dropped = self.buffer.drop_excess_hops(hop, self.max_backlog_hops)
+            if dropped:
+                self._advance_pending(dropped * self._hop_seconds)
         if self.slower_than_real_time:
             self.frames_dropped_slow += dropped
         else:
@@ -314,7 +382,7 @@ class ListenerEngine:
                 budget is None or stepped == 0
                 or time.perf_counter() - start + self._step_seconds <= budget):
             step_start = time.perf_counter()
-            self._step(self.buffer.read_hops(hop, 1)[0], events)
+            self._step(events)
             self._step_seconds = _running_mean(self._step_seconds,
                                                time.perf_counter() - step_start)
             stepped += 1
@@ -388,14 +456,34 @@ class ListenerEngine:
         return tuple((1.0 - weight) * listen + weight * speak), np.maximum(
             blendshapes, (weight * own).astype(np.float32))
 
-    def _step(self, samples: np.ndarray, events: List[BackchannelEvent]) -> None:
-        """Step the model on one hop, counting a non-finite frame and keeping its events."""
+    def _advance_pending(self, seconds: float) -> None:
+        """
+        Move the pending events ``seconds`` earlier, never before the clock (locked).
+
+        The audio of ``seconds`` was dropped unstepped: the audio an event arrived with now
+        ends that much earlier in stream time.
+        """
+        self._transcripts = collections.deque(
+            replace(e, time=max(self.time, e.time - seconds)) if e.time > self.time else e
+            for e in self._transcripts)
+
+    def _step(self, events: List[BackchannelEvent]) -> None:
+        """Step the model on the next hop, counting a non-finite frame and keeping its events."""
+        with self._clock:
+            samples = self.buffer.read_hops(self.model.hop_length, 1)[0]
+            self.time += samples.size / self.model.sample_rate
+            # Half a sample of slack: the stamp of an event and the clock add the same hops
+            # in different orders.
+            due = self.time + 0.5 / self.model.sample_rate
+            ready = tuple(e for e in self._transcripts if e.time <= due)
+            if ready:
+                self._transcripts = collections.deque(
+                    e for e in self._transcripts if e.time > due)
+                self.transcripts_delivered += len(ready)
         seconds = samples.size / self.model.sample_rate
-        self.time += seconds
         if self.reactions.hear(samples, seconds):
             self._follow_reaction()
-        context = StepContext(self.time, tuple(self._transcripts), self.robot_speaking)
-        self._transcripts = []
+        context = StepContext(self.time, ready, self.robot_speaking)
         self._last_frame = self.model.step(samples, context)
         if not _finite(self._last_frame):
             self.nonfinite_frames += 1  # shaped and sanitised by tick: never published

@@ -78,6 +78,13 @@ class TopicSettings:
     robot_audio_info: str = setting(
         'robot_audio_info', 'audio_common_msgs/AudioInfo of robot_audio (else the input.* '
         'format is assumed).')
+    speech: str = setting(
+        '', "hri_msgs/LiveSpeech input of a ros4hri speech recogniser (e.g. asr_vosk's "
+        '/humans/voices/<id>/speech): its incremental and final results reach a model that '
+        "reads text; '' to not subscribe.")
+    transcript: str = setting(
+        '', 'std_msgs/String input of another speech recogniser, each message one final '
+        "result, for a model that reads text; '' to not subscribe.")
     head_pose: str = setting('head_pose', 'listener_head_ros/HeadPose output.')
     facial_reaction: str = setting('facial_reaction', 'FacialReaction output.')
     backchannel: str = setting('backchannel', 'Backchannel event output.')

@@ -273,6 +273,116 @@ def test_each_step_gets_the_side_inputs_known_by_its_hop(speech):
     assert engine.time == 0.0
 
 
+def _delivered(model) -> list:
+    """Return, per step, the texts of the transcript events its context carried."""
+    return [tuple(e.text for e in c.transcripts) for c in model.contexts]
+
+
+def test_a_live_transcript_waits_for_the_step_of_the_audio_it_arrived_with(speech):
+    """
+    A result is stamped with the audio received by then (stepped plus buffered).
+
+    It reaches the first step whose hop ends at or after that time: a backlog stepped in one
+    tick sees no text from the future.
+    """
+    model = _ContextModel()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * RATE), EngineConfig())
+    hop, seconds = model.hop_length, model.hop_length / RATE
+    engine.buffer.write(speech[:3 * hop])
+    first = engine.add_live_transcript('  so I said  ', final=False, confidence=0.4)
+    assert (first.text, first.final, first.confidence) == ('so I said', False, 0.4)
+    assert first.time == pytest.approx(3 * seconds, abs=TOL)
+    engine.buffer.write(speech[3 * hop:4 * hop + hop // 2])
+    second = engine.add_live_transcript('so I said no')  # half a hop after step 4's end
+    engine.buffer.write(speech[4 * hop + hop // 2:6 * hop])
+    engine.tick()  # six hops in one tick
+    assert _delivered(model) == [(), (), ('so I said',), (), ('so I said no',), ()]
+    assert second.time == pytest.approx((4 * hop + hop // 2) / RATE, abs=TOL)
+    assert engine.add_live_transcript('after').time == pytest.approx(engine.time, abs=TOL)
+    assert engine.pending_transcripts == 1
+    engine.buffer.write(speech[6 * hop:7 * hop])
+    engine.tick()
+    assert _delivered(model)[-1] == ('after',) and engine.pending_transcripts == 0
+    assert (engine.transcripts_received, engine.transcripts_delivered) == (3, 3)
+
+
+def test_dropped_audio_moves_a_pending_transcript_with_it(speech):
+    """When old hops are dropped (max_latency), a pending event keeps to its audio."""
+    model = _ContextModel()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * RATE), EngineConfig(max_latency=0.07))
+    hop = model.hop_length
+    assert engine.max_backlog_hops == 2
+    engine.buffer.write(speech[:4 * hop])
+    engine.add_live_transcript('heard with hop four')
+    engine.buffer.write(speech[4 * hop:5 * hop])  # hop five arrives after the text
+    output = engine.tick()
+    assert (output.frames_dropped, output.frames_stepped) == (3, 2)
+    assert _delivered(model) == [('heard with hop four',), ()]
+
+
+def test_transcripts_are_bounded_capped_and_counted():
+    """
+    Beyond the pending limit the oldest results go; a long text keeps its end.
+
+    An empty text is ignored; each case is counted; reset forgets the queue and the counters.
+    """
+    from listener_head_ros.engine import MAX_PENDING_TRANSCRIPTS, MAX_TRANSCRIPT_CHARS
+    model = _ContextModel()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * RATE), EngineConfig())
+    for index in range(MAX_PENDING_TRANSCRIPTS + 3):
+        engine.add_live_transcript(f'result {index}')
+    assert engine.add_live_transcript(' \n') is None
+    long = engine.add_live_transcript('x' * MAX_TRANSCRIPT_CHARS + 'the end')
+    assert len(long.text) == MAX_TRANSCRIPT_CHARS and long.text.endswith('the end')
+    assert (engine.transcripts_received, engine.transcripts_ignored,
+            engine.transcripts_dropped, engine.transcripts_truncated,
+            engine.pending_transcripts) == (
+        MAX_PENDING_TRANSCRIPTS + 5, 1, 4, 1, MAX_PENDING_TRANSCRIPTS)
+    engine.buffer.write(np.zeros(model.hop_length, dtype=np.float32))
+    engine.tick()
+    texts = _delivered(model)[0]
+    assert texts[0] == 'result 4' and texts[-1] == long.text
+    assert engine.transcripts_delivered == MAX_PENDING_TRANSCRIPTS
+    engine.add_live_transcript('left over')
+    engine.reset()
+    assert engine.pending_transcripts == 0 and engine.transcripts_received == 0
+
+
+def test_live_transcripts_from_another_thread_never_reach_an_earlier_step(speech):
+    """
+    Audio and results arrive from a callback thread while ticks step.
+
+    Every event reaches exactly one step, never one whose hop ends before the audio the event
+    arrived with, and at most one hop after it.
+    """
+    import threading
+    model = _ContextModel()
+    engine = ListenerEngine(model, AudioRingBuffer(2 * RATE), EngineConfig())
+    hop, stamps = model.hop_length, []
+    done = threading.Event()
+
+    def callbacks() -> None:
+        for index, start in enumerate(range(0, 120 * hop, 200)):
+            engine.buffer.write(speech[start:start + 200])
+            if index % 3 == 0:
+                stamps.append(engine.add_live_transcript(f'r{index}'))
+            time.sleep(0.0005)
+        done.set()
+
+    thread = threading.Thread(target=callbacks)
+    thread.start()
+    while not done.is_set():
+        engine.tick()
+    thread.join()
+    engine.buffer.write(np.zeros(hop, dtype=np.float32))
+    engine.tick()
+    delivered = {e.text: c.time for c in model.contexts for e in c.transcripts}
+    assert sorted(delivered) == sorted(e.text for e in stamps)
+    period = hop / RATE
+    for event in stamps:
+        assert event.time - TOL <= delivered[event.text] < event.time + period + TOL, event
+
+
 def test_offline_contexts_match_what_the_engine_hands_out():
     """SideInputs.contexts gives each frame the events and state known at the end of its hop."""
     side = SideInputs(transcripts=[TranscriptEvent(0.05, 'b'), TranscriptEvent(0.01, 'a'),

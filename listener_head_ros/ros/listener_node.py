@@ -11,6 +11,18 @@ deactivate / cleanup
 The audio callbacks only decode into a bounded ring buffer (their own callback group); a timer
 at the frame rate (another group) steps the model through :class:`ListenerEngine` and publishes.
 Run both under a MultiThreadedExecutor.
+
+Transcripts (for a model that reads text; both topics are off by default). ``topics.speech``
+takes ``hri_msgs/LiveSpeech`` (ros4hri, e.g. asr_vosk): a message with a ``final`` text gives a
+final result, else one with an ``incremental`` text a partial result (``final`` wins when both
+are set); its confidence is clipped to 0..1, and ``locale`` is not used. ``topics.transcript``
+takes ``std_msgs/String``, each message a final result of confidence 1. A message without text
+(empty or only white space) is ignored and counted. Each result is stamped with the stream
+time of the audio received when it arrives and reaches the model at the first step whose hop
+ends then or later (:meth:`ListenerEngine.add_live_transcript`). Both subscriptions are
+reliable, depth 10, in the audio callback group. With ``topics.voices``, the followed voice's
+``<voices>/<id>/speech`` is not subscribed by itself: set ``topics.speech`` to the recogniser's
+topic (asr_vosk publishes one voice id, e.g. ``/humans/voices/anonymous_speaker/speech``).
 """
 
 from __future__ import annotations
@@ -37,15 +49,15 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.validate_full_topic_name import validate_full_topic_name
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.audio.stream_input import AudioInputStats, AudioStreamInput
 from listener_head_ros.build import build_listener, Listener
 from listener_head_ros.engine import (
-    LIVE_SETTINGS as ENGINE_LIVE_SETTINGS, ListenerEngine, TickOutput)
+    LIVE_SETTINGS as ENGINE_LIVE_SETTINGS, ListenerEngine, MAX_PENDING_TRANSCRIPTS, TickOutput)
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES, facs_number
-from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING
+from listener_head_ros.models.base import AUDIO, ROBOT_SPEAKING, TRANSCRIPT
 from listener_head_ros.models.checkpoint import CheckpointError
 from listener_head_ros.models.device import release_device_memory
 from listener_head_ros.msg import Backchannel, FacialReaction, HeadPose
@@ -67,6 +79,10 @@ try:
     from hri_msgs.msg import FacialActionUnits
 except ImportError:
     FacialActionUnits = None
+try:
+    from hri_msgs.msg import LiveSpeech
+except ImportError:
+    LiveSpeech = None
 
 # hri_msgs/FacialActionUnits holds one intensity and confidence per FACS code (index = code).
 _FACS_CODES = np.array([facs_number(name) for name in ACTION_UNITS], dtype=np.intp)
@@ -212,6 +228,11 @@ class ListenerNode(LifecycleNode):
             self._check_topics(settings)
             if settings.topics.voices:
                 check_hri_msgs()
+            if settings.topics.speech and LiveSpeech is None:
+                raise ValueError(
+                    f'topics.speech ({settings.topics.speech!r}) needs the hri_msgs package '
+                    "(LiveSpeech), which is not installed: install it, or set topics.speech to "
+                    "'' (a std_msgs/String recogniser goes on topics.transcript)")
             self.listener = build_listener(settings,
                                            available_inputs=self.supplied_inputs(settings))
             for warning in self.listener.warnings:
@@ -282,6 +303,10 @@ class ListenerNode(LifecycleNode):
             inputs.append((STAMPED_TYPE, topics.audio_stamped, self._on_audio_stamped, sensor))
         if topics.robot_speaking:
             inputs.append((Bool, topics.robot_speaking, self._on_robot_speaking, 10))
+        if topics.speech:
+            inputs.append((LiveSpeech, topics.speech, self._on_speech, 10))
+        if topics.transcript:
+            inputs.append((String, topics.transcript, self._on_transcript, 10))
         if self.listener.speaker is not None and topics.robot_audio:
             inputs.append((AUDIO_TYPE, topics.robot_audio, self._on_robot_audio, sensor))
             if INFO_TYPE is not None and topics.robot_audio_info:
@@ -342,8 +367,10 @@ class ListenerNode(LifecycleNode):
 
     @staticmethod
     def supplied_inputs(settings: ListenerSettings) -> FrozenSet[str]:
-        """Return the model inputs this node feeds with ``settings``: audio, robot speaking."""
-        return frozenset({AUDIO} | ({ROBOT_SPEAKING} if settings.topics.robot_speaking else set()))
+        """Return the model inputs this node feeds: audio, robot speaking, transcripts."""
+        topics = settings.topics
+        return frozenset({AUDIO} | ({ROBOT_SPEAKING} if topics.robot_speaking else set())
+                         | ({TRANSCRIPT} if topics.speech or topics.transcript else set()))
 
     def status(self) -> Optional[ListenerStatus]:
         """Return a snapshot of the node's counters while configured, else None."""
@@ -480,6 +507,17 @@ class ListenerNode(LifecycleNode):
         self.listener.set_robot_speaking(msg.data)
 
     @_while_active('_audio_lock')
+    def _on_speech(self, msg: LiveSpeech) -> None:
+        final = bool(msg.final.strip())
+        confidence = float(msg.confidence) if math.isfinite(msg.confidence) else 0.0
+        self.engine.add_live_transcript(msg.final if final else msg.incremental, final=final,
+                                        confidence=min(max(confidence, 0.0), 1.0))
+
+    @_while_active('_audio_lock')
+    def _on_transcript(self, msg: String) -> None:
+        self.engine.add_live_transcript(msg.data)
+
+    @_while_active('_audio_lock')
     def _on_voice_audio(self, msg: AudioMessage) -> None:
         self._push_audio(msg)
 
@@ -583,6 +621,11 @@ class ListenerNode(LifecycleNode):
             'callback errors': self.callback_failures.total(),
             'speaking frames': engine.speaking_frames_stepped,
             'speaking frames dropped': engine.speaking_frames_dropped,
+            'transcripts received': engine.transcripts_received,
+            'transcripts delivered': engine.transcripts_delivered,
+            'transcripts ignored (no text)': engine.transcripts_ignored,
+            'transcripts dropped (queue full)': engine.transcripts_dropped,
+            'transcripts truncated': engine.transcripts_truncated,
             **self._voice_counters(),
         }
 
@@ -635,6 +678,11 @@ class ListenerNode(LifecycleNode):
         if burst:
             warnings.append(f'audio arrived in bursts longer than max_latency: {burst} '
                             f'frame(s) dropped {span}')
+        if recent['transcripts dropped (queue full)']:
+            warnings.append(f'{recent["transcripts dropped (queue full)"]} transcript(s) '
+                            f'dropped unheard {span}: more than {MAX_PENDING_TRANSCRIPTS} '
+                            'waited for audio of their time (does the recogniser hear other '
+                            'audio than the listener?)')
         level = (DiagnosticStatus.ERROR if errors else
                  DiagnosticStatus.WARN if warnings else DiagnosticStatus.OK)
         return level, '; '.join(errors + warnings) or 'listening'
@@ -673,6 +721,7 @@ class ListenerNode(LifecycleNode):
             'reaction followed': f'{engine.reaction} of {engine.model.num_samples} '
                                  f'(redraw: {engine.config.reaction_redraw})',
             'speaker turns': engine.reactions.turns,
+            'transcripts pending': engine.pending_transcripts,
             **({} if self._voices is None else {
                 'followed voice': self._voices.followed or 'none',
                 'tracked voices': ', '.join(sorted(self._voices.voices)) or 'none',
