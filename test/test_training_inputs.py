@@ -34,12 +34,13 @@ def corpus(tmp_path_factory):
     return cache, save_speech_encoder(base / 'hubert', 'hubert')
 
 
-def _config(cache: FeatureCache, out_dir, inputs) -> TrainConfig:
-    return TrainConfig(
+def _config(cache: FeatureCache, out_dir, inputs, **changes) -> TrainConfig:
+    settings = dict(
         cache_dir=str(cache.cache_dir), out_dir=str(out_dir), model_type='causal_gru_flow',
         model=TINY_FLOW, targets=(FACIAL_ATTRIBUTES.name,), steps=4, batch_size=2,
         crop_frames=32, burn_in_frames=8, warmup_steps=1, device='cpu', mixed_precision=False,
         streaming_eval=False, inputs=inputs)
+    return TrainConfig(**{**settings, **changes})
 
 
 def test_speech_rows_are_computed_once_and_are_what_the_node_computes(
@@ -89,3 +90,27 @@ def test_bad_input_settings_are_config_errors(corpus, tmp_path, inputs, message)
     cache, _ = corpus
     with pytest.raises(ConfigError, match=message):
         _config(cache, tmp_path, inputs)
+
+
+def test_a_learned_weighted_sum_of_layers_trains_and_streams(corpus, tmp_path):
+    """speech_mix 'weighted': the network learns layer weights; the checkpoint streams them."""
+    cache, encoder = corpus
+    inputs = {'speech_encoder': str(encoder), 'speech_window': 0.5, 'speech_layers': [0, 1, 2],
+              'speech_mix': 'weighted'}
+    results = trainer.cross_validation(_config(cache, tmp_path, inputs), trainer.Distributed())
+    model = load_checkpoint(results['folds']['test']['checkpoint'])
+    assert model.network.config.layer_mix == (68, 3, 16)
+    weights = torch.softmax(model.network.mix.logits.detach(), 0)
+    assert torch.isclose(weights.sum(), torch.tensor(1.0)) and not torch.allclose(
+        weights, torch.full((3,), 1 / 3))  # trained away from the uniform start
+    audio = cache.load_audio(0)[:16000]
+    batch = model.run(audio)
+    model.reset()
+    hop = model.hop_length
+    streamed = [model.step(audio[i * hop:(i + 1) * hop]) for i in range(len(batch))]
+    np.testing.assert_allclose([f.facial_attributes for f in streamed],
+                               [f.facial_attributes for f in batch], atol=1e-5)
+    other = _config(cache, tmp_path / 'al', inputs, model_type='causal_active_listener',
+                    model={'hidden_dim': 8})
+    with pytest.raises(ConfigError, match='learns the mix'):
+        trainer.cross_validation(other, trainer.Distributed())

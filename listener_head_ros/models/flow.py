@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from listener_head_ros.models.base import AUDIO
 from listener_head_ros.models.frame_features import FEATURE_DIM
 from listener_head_ros.models.networks import (
-    CausalGRUFront, FeatureNorm, POSE_DIM, split_mask, State)
+    CausalGRUFront, check_layer_mix, FeatureNorm, POSE_DIM, split_mask, State)
 from listener_head_ros.models.registry import register_network
 
 FlowOutputs = Tuple[torch.Tensor, torch.Tensor]  # first-layer context (..., W), log std (..., D)
@@ -73,6 +73,7 @@ class FlowListenerConfig:
     sample_steps: int = 4  # midpoint steps from noise to a sample, 2 MLP passes each
     min_log_std: float = -7.0  # of the spread head, in standardised target units
     max_log_std: float = 2.0
+    layer_mix: Tuple[int, ...] = ()  # (first column, layers, width): networks.LayerMix
 
     def __post_init__(self) -> None:
         for name in ('input_dim', 'conv_channels', 'conv_kernel', 'hidden_size', 'num_layers',
@@ -83,6 +84,7 @@ class FlowListenerConfig:
         _require(self.sample_steps <= MAX_SAMPLE_STEPS,
                  f'sample_steps must be <= {MAX_SAMPLE_STEPS}')
         _require(self.min_log_std < self.max_log_std, 'need min_log_std < max_log_std')
+        object.__setattr__(self, 'layer_mix', check_layer_mix(self.layer_mix, self.input_dim))
 
 
 def time_features(tau: torch.Tensor, dim: int) -> torch.Tensor:
@@ -111,7 +113,7 @@ class CausalGRUFlow(CausalGRUFront):
     def __init__(self, config: Optional[FlowListenerConfig] = None) -> None:
         c = config if config is not None else FlowListenerConfig()
         super().__init__(c.input_dim, c.conv_channels, c.conv_kernel, c.hidden_size,
-                         c.num_layers, c.dropout)
+                         c.num_layers, c.dropout, c.layer_mix)
         self.config = c
         self.dropout = nn.Dropout(c.dropout)
         self.target_norm = FeatureNorm(c.output_dim)

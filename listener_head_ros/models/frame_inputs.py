@@ -46,6 +46,7 @@ LEXICAL = 'lexical'
 ACOUSTIC, SPEECH, TEXT = 'acoustic', 'speech', 'text'
 """Names of the column blocks of an input row, in order."""
 MAX_WINDOW_SECONDS = 30.0
+SPEECH_MIXES = ('concat', 'weighted')
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class InputConfig:
     speech_layers: Tuple[float, ...] = setting(
         (), 'Hidden states of the speech encoder to use, 0 = its input embedding, -1 = the '
         'last layer; several are concatenated. Empty: the last layer.')
+    speech_mix: str = setting(
+        'concat', "How several speech_layers are combined: 'concat' (side by side) or "
+        "'weighted' (a learned weighted sum, its weights trained with the network).")
     speech_window: float = setting(2.0, 'Seconds of past audio the speech encoder sees.',
                                    (0.05, MAX_WINDOW_SECONDS))
     speech_every: int = setting(3, 'Frames between speech-encoder runs (the newest state is '
@@ -81,6 +85,11 @@ class InputConfig:
         if not all(float(v).is_integer() for v in layers):
             raise ValueError(f'speech_layers must be whole numbers, not {list(layers)}')
         object.__setattr__(self, 'speech_layers', tuple(int(v) for v in layers))
+        if self.speech_mix not in SPEECH_MIXES:
+            raise ValueError(f'speech_mix must be one of {SPEECH_MIXES}, not '
+                             f'{self.speech_mix!r}')
+        if self.speech_mix == 'weighted' and len(self.layers) < 2:
+            raise ValueError("speech_mix 'weighted' needs two or more speech_layers")
         if not (self.acoustic or self.speech_encoder):
             raise ValueError('a model needs an audio input: acoustic features or a speech '
                              'encoder')
@@ -117,6 +126,13 @@ class InputConfig:
     def dim(self, features: FeatureConfig) -> int:
         """Return the width of an input row."""
         return sum(self.widths(features).values())
+
+    def layer_mix(self, features: FeatureConfig) -> Tuple[int, ...]:
+        """Return the network's ``layer_mix`` setting (first column, layers, width) or ()."""
+        if self.speech_mix != 'weighted':
+            return ()
+        widths = self.widths(features)
+        return (widths.get(ACOUSTIC, 0), len(self.layers), self.speech_dim)
 
 
 class FrameInputs:

@@ -118,6 +118,7 @@ class GRUListenerConfig:
     output_dim: int = POSE_DIM
     min_log_std: float = -7.0  # exp(-7) rad ~ 0.05 degrees
     max_log_std: float = 1.0
+    layer_mix: Tuple[int, ...] = ()  # (first column, layers, width): see LayerMix; () none
 
     def __post_init__(self) -> None:
         for name in ('input_dim', 'conv_channels', 'conv_kernel', 'hidden_size', 'num_layers',
@@ -125,6 +126,7 @@ class GRUListenerConfig:
             _require(getattr(self, name) >= 1, f'{name} must be >= 1')
         _require(0.0 <= self.dropout < 1.0, 'dropout must be in [0, 1)')
         _require(self.min_log_std < self.max_log_std, 'need min_log_std < max_log_std')
+        object.__setattr__(self, 'layer_mix', check_layer_mix(self.layer_mix, self.input_dim))
 
 
 class FeatureNorm(nn.Module):
@@ -148,6 +150,46 @@ class FeatureNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``(x - mean) / std`` over the last dimension."""
         return (x - self.mean) / self.std
+
+
+def check_layer_mix(layer_mix: Tuple[float, ...], input_dim: int) -> Tuple[int, ...]:
+    """Return a ``layer_mix`` setting as integers; raise ValueError unless it fits the input."""
+    if not layer_mix:
+        return ()
+    _require(len(layer_mix) == 3 and all(float(v).is_integer() for v in layer_mix),
+             'layer_mix must be three whole numbers: first column, layers, width')
+    start, layers, width = (int(v) for v in layer_mix)
+    _require(start >= 0 and layers >= 2 and width >= 1 and start + layers * width <= input_dim,
+             f'layer_mix {list(layer_mix)} must name >= 2 blocks of columns inside the '
+             f'{input_dim} input columns')
+    return (start, layers, width)
+
+
+class LayerMix(nn.Module):
+    """
+    A learned weighted sum of layers: ``sum_l softmax(w)_l h_l`` over ``layers`` column blocks.
+
+    The rows hold ``layers`` blocks of ``width`` columns from column ``start`` on (the hidden
+    states of several layers of a speech encoder, each standardised); they are replaced by
+    their weighted sum, with weights learned with the network (uniform at the start), as
+    SUPERB weighs the layers of a frozen encoder.
+    """
+
+    def __init__(self, start: int, layers: int, width: int) -> None:
+        super().__init__()
+        self.start, self.layers, self.width = start, layers, width
+        self.logits = nn.Parameter(torch.zeros(layers))
+
+    def output_dim(self, input_dim: int) -> int:
+        """Return the row width after mixing ``input_dim`` columns."""
+        return input_dim - (self.layers - 1) * self.width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mix ``(..., input_dim)`` rows into ``(..., output_dim)``."""
+        stop = self.start + self.layers * self.width
+        blocks = x[..., self.start:stop].unflatten(-1, (self.layers, self.width))
+        mixed = (blocks * torch.softmax(self.logits, 0)[:, None]).sum(-2)
+        return torch.cat((x[..., :self.start], mixed, x[..., stop:]), -1)
 
 
 def gaussian_weights(size: int, sigma: float) -> torch.Tensor:
@@ -379,16 +421,23 @@ class CausalGRUFront(nn.Module):
     """
 
     def __init__(self, input_dim: int, conv_channels: int, conv_kernel: int, hidden_size: int,
-                 num_layers: int, dropout: float) -> None:
+                 num_layers: int, dropout: float, layer_mix: Tuple[int, ...] = ()) -> None:
         super().__init__()
         self.norm = FeatureNorm(input_dim)
-        self.conv = nn.Conv1d(input_dim, conv_channels, conv_kernel)
+        self.mix = LayerMix(*layer_mix) if layer_mix else None
+        width = self.mix.output_dim(input_dim) if self.mix is not None else input_dim
+        self.conv = nn.Conv1d(width, conv_channels, conv_kernel)
         self.gru = nn.GRU(conv_channels, hidden_size, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Return standardised rows, their speech layers mixed when ``layer_mix`` is set."""
+        xn = self.norm(x)
+        return xn if self.mix is None else self.mix(xn)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(B, T, input_dim)`` features to ``(B, T, hidden_size)`` contexts."""
-        xn = F.pad(self.norm(x), (0, 0, self.conv.kernel_size[0] - 1, 0))
+        xn = F.pad(self.normalise(x), (0, 0, self.conv.kernel_size[0] - 1, 0))
         front = F.gelu(self.conv(xn.transpose(1, 2))).transpose(1, 2)
         return self.gru(front)[0]
 
@@ -402,7 +451,7 @@ class CausalGRUFront(nn.Module):
 
     def encode_step(self, x_t: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
         """Map one ``(B, input_dim)`` frame to its ``(B, hidden_size)`` context and new state."""
-        window = torch.cat((state[0], self.norm(x_t)[:, None]), dim=1)
+        window = torch.cat((state[0], self.normalise(x_t)[:, None]), dim=1)
         front = F.gelu(F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias))
         out, hidden = self.gru(front.transpose(1, 2), state[1])
         return out[:, 0], (window[:, 1:], hidden)
@@ -426,7 +475,7 @@ class CausalGRUListener(CausalGRUFront):
     def __init__(self, config: Optional[GRUListenerConfig] = None) -> None:
         c = config if config is not None else GRUListenerConfig()
         super().__init__(c.input_dim, c.conv_channels, c.conv_kernel, c.hidden_size,
-                         c.num_layers, c.dropout)
+                         c.num_layers, c.dropout, c.layer_mix)
         self.config = c
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.num_mixtures * (1 + 2 * c.output_dim))

@@ -31,7 +31,7 @@ exceeds the first step's by :data:`DIVERGENCE_FACTOR` stops training with
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 import itertools
 import json
 import math
@@ -57,7 +57,7 @@ from listener_head_ros.models.frame_inputs import FrameInputs
 from listener_head_ros.models.learned import (
     InferenceConfig, save_learned_checkpoint, TorchListenerModel)
 from listener_head_ros.models.networks import count_parameters
-from listener_head_ros.models.registry import build_network
+from listener_head_ros.models.registry import build_network, network_type
 from listener_head_ros.roles import LISTENING
 from listener_head_ros.settings import load_listener_settings, ListenerSettings
 from listener_head_ros.streams import (
@@ -126,9 +126,12 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: int,
-                  run: Distributed) -> torch.nn.Module:
+                  run: Distributed, layer_mix: Tuple[int, ...] = ()) -> torch.nn.Module:
     """
     Train a fresh network on ``data``; return its EMA copy (resumes from ``fold_dir``).
+
+    ``layer_mix`` is the network's learned weighted sum of speech-encoder layers, if any
+    (:meth:`~listener_head_ros.models.frame_inputs.InputConfig.layer_mix`).
 
     Raises :class:`TrainingDiverged` (saving nothing) when the loss diverges, and
     :class:`~listener_head_ros.training.interruption.TrainingInterrupted` after saving the
@@ -138,8 +141,10 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
         raise ValueError(f'batch_size {config.batch_size} must be divisible by the number of '
                          f'processes ({run.world_size})')
     torch.manual_seed(seed)
-    network = build_network(config.model_type, {**config.model, 'output_dim': total_dim(
-        config.targets), 'input_dim': data.features[0].shape[1]})
+    sizes = {'output_dim': total_dim(config.targets), 'input_dim': data.features[0].shape[1]}
+    if layer_mix:
+        sizes['layer_mix'] = layer_mix
+    network = build_network(config.model_type, {**config.model, **sizes})
     network.norm.set_statistics(*feature_statistics(data.features))
     if hasattr(network, 'set_target_statistics'):  # a network that learns standardised targets
         network.set_target_statistics(*data.target_statistics())
@@ -456,6 +461,11 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
     settings = (load_listener_settings(config.listener_params or None)
                 if config.streaming_eval and run.is_main else None)
     inputs = FrameInputs(config.input_config(), cache.feature_config, run.device)
+    mix = inputs.config.layer_mix(cache.feature_config)
+    if mix and 'layer_mix' not in {f.name for f in fields(network_type(
+            config.model_type).config_type)}:
+        raise ConfigError(f"inputs: speech_mix 'weighted' needs a network that learns the "
+                          f'mix (causal_gru_mdn, causal_gru_flow), not {config.model_type}')
     _refuse_other_training(config, out_dir)
     if run.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -467,7 +477,8 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         fold_dir = out_dir / f'fold{fold.name}'
         train = load_dialogs(cache, fold.train, config.targets, inputs)
         test = load_dialogs(cache, fold.test, config.targets, inputs)
-        network = train_network(config, train, fold_dir, _seed(config, fold, folds), run)
+        network = train_network(config, train, fold_dir, _seed(config, fold, folds), run,
+                                mix)
         if not run.is_main:
             continue
         inference = inference_settings(config, network, train)
@@ -487,7 +498,7 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         print(fold_line(fold.name, results[fold.name]))
     if config.final_model:
         everything = load_dialogs(cache, split.final_groups, config.targets, inputs)
-        network = train_network(config, everything, out_dir / 'final', config.seed, run)
+        network = train_network(config, everything, out_dir / 'final', config.seed, run, mix)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
                                     cache.feature_config,
