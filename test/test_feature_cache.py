@@ -54,6 +54,8 @@ def test_round_trip_equals_the_source_streams(corpus, cache_dir):
         assert item.info.dialog_id == stream.dialog_id and item.info.group == stream.group
         assert item.info.n_frames == len(direct) == stream.n_frames
         assert item.info.segments == stream.segments and item.info.turns == stream.turns
+        assert item.info.transcript_events() == tuple(stream.transcripts)
+        assert any(not e.final for e in stream.transcripts)
         for name in ('log_mel', 'energy_db', 'f0_hz', 'voicing'):
             np.testing.assert_array_equal(getattr(item.features, name), getattr(direct, name))
         np.testing.assert_array_equal(item.targets['head'], stream.targets['head'])
@@ -64,6 +66,18 @@ def test_round_trip_equals_the_source_streams(corpus, cache_dir):
         assert audio.dtype == np.float32 and audio.size == stream.n_frames * 533
         assert np.max(np.abs(audio - stream.audio[:audio.size])) <= 0.5 / 32767 + 1e-7
         assert item.targets['head'].dtype == np.float32 and item.valid['head'].dtype == bool
+
+
+def test_index_without_transcripts_still_loads(cache_dir, tmp_path):
+    """A version-2 index written before transcripts were stored reads as empty ones."""
+    index = json.loads((cache_dir / INDEX_FILE).read_text(encoding='utf-8'))
+    for entry in index['dialogs']:
+        del entry['transcripts']
+    for path in cache_dir.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / INDEX_FILE).write_text(json.dumps(index), encoding='utf-8')
+    cache = FeatureCache(tmp_path)
+    assert cache.dialogs[0].transcripts == [] and cache.dialogs[0].transcript_events() == ()
 
 
 def test_idempotent_unless_config_changes(corpus, cache_dir):

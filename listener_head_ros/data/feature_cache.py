@@ -6,8 +6,8 @@ Layout of ``<cache>/`` (format ``listener_head_ros.feature_cache`` version 2, de
 
     index.json              format, version, the source's identity and role, feature
                             settings, target streams, split scheme, reference floors, shard
-                            list, one entry per dialog (group, frames, turns, segments)
-                            and the source's report
+                            list, one entry per dialog (group, frames, turns, segments,
+                            transcripts) and the source's report
     shard-00000.safetensors dialogs concatenated along the frame axis (N frames):
                             log_mel (N, n_mels), energy_db, f0_hz, voicing (N,) float32;
                             target/<stream> (N, dim) float32 and valid/<stream> (N,) bool for
@@ -23,7 +23,7 @@ and is redone.  Nothing is pickled: safetensors and JSON only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 import json
 import os
 from pathlib import Path
@@ -37,7 +37,9 @@ from tqdm import tqdm
 
 from listener_head_ros.data.source import (
     DialogSource, DialogStream, Segment, SplitScheme, Turn)
+from listener_head_ros.data.transcripts import event_from_dict, event_to_dict
 from listener_head_ros.features import extract_features, FeatureBatch, FeatureConfig
+from listener_head_ros.models.base import TranscriptEvent
 from listener_head_ros.roles import check_role, LISTENING
 from listener_head_ros.streams import get_stream
 
@@ -77,10 +79,16 @@ class CachedDialogInfo:
     turns: List[Turn]
     segments: List[Segment]
     meta: Dict[str, Any]
+    # the stream's transcripts as event_to_dict dicts, time-sorted (absent in older caches)
+    transcripts: List[Dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return a JSON-ready dict."""
         return asdict(self)
+
+    def transcript_events(self) -> Tuple[TranscriptEvent, ...]:
+        """Return the transcripts as events, as the dialog stream held them."""
+        return tuple(event_from_dict(e) for e in self.transcripts)
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> 'CachedDialogInfo':
@@ -318,7 +326,8 @@ def prepare_cache(source: DialogSource, cache_dir: Path, shard_frames: int = 200
         offset = writer.add(_stream_tensors(stream, config), stream.n_frames)
         entries.append(CachedDialogInfo(
             stream.dialog_id, stream.group, stream.n_frames, writer.current, offset,
-            stream.turns, stream.segments, stream.meta).to_dict())
+            stream.turns, stream.segments, stream.meta,
+            [event_to_dict(e) for e in stream.transcripts]).to_dict())
         writer.flush()
         bar.set_postfix(frames=sum(e['n_frames'] for e in entries))
     writer.flush(final=True)

@@ -8,6 +8,8 @@ Layout parsed (the real release, ``IEMOCAP_full_release``)::
     Session{1..5}/dialog/EmoEvaluation/<dialog>.txt   [6.2901 - 8.2357] <id> neu [v, a, d]
     Session{1..5}/dialog/MOCAP_head/<dialog>.txt      2 header lines, then the columns
                                                       Frame Time pitch roll yaw tra_x tra_y tra_z
+    Session{1..5}/sentences/ForcedAlignment/<dialog>/<utterance_id>.wdseg
+                                                      word times of an utterance (optional)
 
 Roles.  In a dialog name ``Ses01F_...`` the letter after the session number is the actor who
 wore the motion-capture markers: the *listener* of this package.  In an utterance id
@@ -69,8 +71,22 @@ up to the next turn); ``missing_*`` then counts the wearer's utterances.  The ro
 the source's identity (:meth:`IemocapSource.describe`), of the feature cache's index and of
 the checkpoints trained on it.
 
+Transcripts.  :attr:`DialogStream.transcripts` holds what a live recogniser would have
+published of the *interlocutor's* turns (in either role: a robot's recogniser hears the
+person, not itself): :func:`~listener_head_ros.data.transcripts.simulate_recognition` of each
+turn's transcribed text over the turn's span, with :attr:`IemocapConfig.asr_latency` and
+:attr:`IemocapConfig.incremental_asr`, and with word times from the turn's forced alignment
+``sentences/ForcedAlignment/<dialog>/<utterance_id>.wdseg`` (frames from the turn's start)
+when there is one: an incremental result after each word, then the final one.  A turn without
+an alignment file has only its final result (``unaligned``); a file with lines that do not
+parse, or without a word, is treated the same and counted (``bad_alignments``); ``aligned``
+counts the others.  The counts are of the interlocutor's turns of the dialogs that have a
+stream.
+
 Reference floors.  A corpus may ship ``<release>/`` :data:`FLOORS_FILES` ``[role]`` (the
-synthetic generator writes both); :meth:`IemocapSource.floors` passes on its role's.
+synthetic generator writes both); :meth:`IemocapSource.floors` passes on its role's, with
+the contents of :data:`TEXT_FLOORS_FILE` (the synthetic corpus's text-planted relation)
+under ``'text'`` for the listening role when the corpus has one.
 """
 
 from __future__ import annotations
@@ -87,9 +103,12 @@ import soxr
 
 from listener_head_ros.data.source import (
     DialogSource, DialogStream, INTERLOCUTOR, LEAVE_ONE_GROUP_OUT, LISTENER, SplitScheme, Turn)
+from listener_head_ros.data.transcripts import (
+    parse_wdseg, RecognitionConfig, simulate_recognition)
 from listener_head_ros.data.windows import (
     DEFAULT_TAIL_SECONDS, listening_segments, segment_masks)
 from listener_head_ros.features import FeatureConfig
+from listener_head_ros.models.base import TranscriptEvent
 from listener_head_ros.roles import check_role, LISTENING, SPEAKING
 from listener_head_ros.streams import HEAD
 
@@ -104,6 +123,7 @@ DROP_REASONS: Tuple[str, ...] = (
 FLOORS_FILE = 'reference_floors.json'  # the listening role's floors
 FLOORS_FILES: Dict[str, str] = {LISTENING: FLOORS_FILE,
                                 SPEAKING: 'reference_floors_speaking.json'}
+TEXT_FLOORS_FILE = 'reference_floors_text.json'  # a text-planted corpus's floors and masks
 
 _DIALOG_RE = re.compile(r'^Ses(?P<session>\d{2})(?P<wearer>[FM])_\S+$')
 _UTTERANCE_RE = re.compile(
@@ -129,9 +149,12 @@ class IemocapConfig:
     tail_seconds: float = DEFAULT_TAIL_SECONDS  # longest listening-window tail
     axis_signs: Tuple[float, float, float] = (1.0, 1.0, 1.0)  # roll, pitch, yaw
     mocap_fps: float = MOCAP_FPS
+    asr_latency: float = RecognitionConfig.latency  # s from a word's end to its result
+    incremental_asr: bool = RecognitionConfig.incremental  # a result after each aligned word
 
     def __post_init__(self) -> None:
         check_role(self.role, 'role')
+        RecognitionConfig(self.asr_latency, self.incremental_asr)  # raises on a bad latency
         if self.speaker_channel not in SPEAKER_CHANNELS:
             raise ValueError(f'speaker_channel must be one of {SPEAKER_CHANNELS}, '
                              f'not {self.speaker_channel!r}')
@@ -150,6 +173,11 @@ class IemocapConfig:
         data = asdict(self)
         data['axis_signs'] = [float(s) for s in self.axis_signs]
         return data
+
+    @property
+    def recognition(self) -> RecognitionConfig:
+        """Return the simulated recogniser's settings."""
+        return RecognitionConfig(self.asr_latency, self.incremental_asr)
 
 
 @dataclass(frozen=True)
@@ -193,6 +221,7 @@ class DialogFiles:
     wav: Optional[Path]
     mocap: Optional[Path]
     emo_evaluation: Optional[Path]
+    alignments: Optional[Path] = None  # the dialog's ForcedAlignment folder, when present
 
 
 @dataclass
@@ -227,6 +256,9 @@ class SessionStats:
     utterance_frames: int = 0  # frames of the counted utterances
     window_frames: int = 0  # frames of the counted listening windows
     skipped_lines: int = 0  # transcription lines that are not listener/speaker utterances
+    aligned: int = 0  # interlocutor utterances with a forced alignment (word times)
+    unaligned: int = 0  # interlocutor utterances without one: a final result only
+    bad_alignments: int = 0  # alignment files that do not parse: a final result only
     dropped: Dict[str, int] = field(default_factory=dict)  # reason -> utterances left out
 
     @property
@@ -268,8 +300,8 @@ class PreparationReport:
     def format_table(self) -> str:
         """Return a plain-text summary table, one row per session plus the total."""
         header = (f"{'session':>7} {'dialogs':>7} {'utts':>6} {'hours':>7} {'frames':>9} "
-                  f"{'valid':>6} {'utt_h':>6} {'win_h':>6} {'interp':>7} {'dropped':>7}  "
-                  f"reasons")
+                  f"{'valid':>6} {'utt_h':>6} {'win_h':>6} {'interp':>7} {'aligned':>7} "
+                  f"{'no_align':>8} {'bad_align':>9} {'dropped':>7}  reasons")
         rows = [header, '-' * len(header)]
         items = [(str(s), self.sessions[s]) for s in sorted(self.sessions)]
         for name, st in items + [('total', self.total())]:
@@ -279,6 +311,7 @@ class PreparationReport:
             rows.append(f'{name:>7} {st.dialogs:>7} {st.utterances:>6} {st.hours:>7.3f} '
                         f'{st.frames:>9} {valid:>6} {st.utterance_frames / rate:>6.3f} '
                         f'{st.window_frames / rate:>6.3f} {st.interpolated_frames:>7} '
+                        f'{st.aligned:>7} {st.unaligned:>8} {st.bad_alignments:>9} '
                         f'{st.n_dropped:>7}  {reasons or "-"}')
         return '\n'.join(rows)
 
@@ -437,10 +470,12 @@ def find_dialogs(root: Path, sessions: Iterable[int] = SESSIONS) -> List[DialogF
                 mocap = base / 'MOCAP_head' / f'{MOCAP_ALIASES[path.stem]}.txt'
             wav = base / 'wav' / f'{path.stem}.wav'
             emo = base / 'EmoEvaluation' / f'{path.stem}.txt'
+            aligned = base.parent / 'sentences' / 'ForcedAlignment' / path.stem
             dialogs.append(DialogFiles(
                 session=int(session), name=path.stem, wearer=m['wearer'], transcription=path,
                 wav=wav if wav.is_file() else None, mocap=mocap if mocap.is_file() else None,
-                emo_evaluation=emo if emo.is_file() else None))
+                emo_evaluation=emo if emo.is_file() else None,
+                alignments=aligned if aligned.is_dir() else None))
     return dialogs
 
 
@@ -479,6 +514,33 @@ def _turns(utterances: List[Utterance], wearer: str,
 
 def _count(stats: SessionStats, reason: str, n: int = 1) -> None:
     stats.dropped[reason] = stats.dropped.get(reason, 0) + n
+
+
+def transcripts(dialog: DialogFiles, turns: Iterable[Turn], config: IemocapConfig,
+                stats: SessionStats) -> List[TranscriptEvent]:
+    """Return the recognition results of the interlocutor's turns, counting alignments."""
+    events: List[TranscriptEvent] = []
+    for turn in turns:
+        if turn.role != INTERLOCUTOR:
+            continue
+        path = (dialog.alignments / f'{turn.utterance_id}.wdseg' if dialog.alignments
+                else None)
+        words = None
+        if path is None or not path.is_file():
+            stats.unaligned += 1
+        else:
+            try:
+                words, bad = parse_wdseg(path, turn.start)
+            except OSError:
+                words, bad = [], 1
+            if bad or not words:
+                stats.bad_alignments += 1
+                words = None
+            else:
+                stats.aligned += 1
+        events += simulate_recognition(str(turn.meta.get('text', '')), turn.start, turn.end,
+                                       words, config.recognition)
+    return sorted(events, key=lambda e: e.time)
 
 
 def dialog_stream(dialog: DialogFiles, config: IemocapConfig,
@@ -538,7 +600,8 @@ def _stream_and_head(dialog: DialogFiles, config: IemocapConfig,
         hop_length=hop, targets={HEAD.name: head.head}, valid={HEAD.name: head.valid},
         utterance=utterance, window=window, segments=segments, turns=turns,
         meta={'session': dialog.session, 'listener': dialog.wearer,
-              'interlocutor': interlocutor, 'role': config.role}), head
+              'interlocutor': interlocutor, 'role': config.role},
+        transcripts=transcripts(dialog, turns, config, stats)), head
 
 
 def listener_samples(stream: DialogStream, interpolated: Optional[np.ndarray] = None
@@ -651,6 +714,11 @@ class IemocapSource(DialogSource):
         return self.preparation.format_table()
 
     def floors(self) -> Optional[Dict[str, Any]]:
-        """Return the contents of the release folder's floors file of the role, if any."""
-        path = self.root / FLOORS_FILES[self.config.role]
-        return json.loads(path.read_text(encoding='utf-8')) if path.is_file() else None
+        """Return the release folder's floors of the role (and text floors), if any."""
+        path, text = self.root / FLOORS_FILES[self.config.role], self.root / TEXT_FLOORS_FILE
+        if not path.is_file():
+            return None
+        floors = json.loads(path.read_text(encoding='utf-8'))
+        if self.config.role == LISTENING and text.is_file():
+            floors['text'] = json.loads(text.read_text(encoding='utf-8'))
+        return floors

@@ -13,6 +13,10 @@ see corpora the same way: a :class:`DialogSource` yields one :class:`DialogStrea
   listening windows (:mod:`listener_head_ros.data.windows`), and ``segments``, one per
   interlocutor utterance, from which both per-utterance figures are computed;
 - ``turns``: every transcribed utterance of the dialog, both actors;
+- ``transcripts``: what a live speech recogniser would have published of the interlocutor's
+  utterances (:class:`~listener_head_ros.models.base.TranscriptEvent`, time-sorted, each
+  available from its ``time`` on; :mod:`listener_head_ros.data.transcripts`), empty when the
+  corpus has no text;
 - ``group``: the unit of the split: the IEMOCAP session, or ``'train'``/``'val'``/``'test'``
   for a corpus that ships a fixed split.
 
@@ -32,6 +36,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from listener_head_ros.features import FeatureConfig
+from listener_head_ros.models.base import TranscriptEvent
 from listener_head_ros.roles import LISTENING
 from listener_head_ros.streams import get_stream
 
@@ -96,9 +101,13 @@ class DialogStream:
     segments: List[Segment]
     turns: List[Turn]
     meta: Dict[str, Any] = field(default_factory=dict)  # JSON-ready, e.g. the listener
+    transcripts: List[TranscriptEvent] = field(default_factory=list)  # time-sorted
 
     def __post_init__(self) -> None:
         n = self.n_frames
+        times = [e.time for e in self.transcripts]
+        if any(b < a for a, b in zip(times, times[1:])):
+            raise ValueError(f'{self.dialog_id}: transcripts must be sorted by time')
         if set(self.targets) != set(self.valid):
             raise ValueError(f'{self.dialog_id}: targets {sorted(self.targets)} and validity '
                              f'masks {sorted(self.valid)} name different streams')

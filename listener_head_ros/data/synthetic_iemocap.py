@@ -4,8 +4,9 @@ Synthetic IEMOCAP: the release layout and file formats, with planted listening a
 :func:`generate_corpus` writes ``OUT/IEMOCAP_full_release/Session{s}/dialog/`` with ``wav/``
 (16 kHz stereo PCM-16, the female actor on the left channel and the male actor on the
 right), ``transcriptions/``, ``EmoEvaluation/`` and ``MOCAP_head/`` (the marker wearer's
-head at 120 fps in degrees, columns ``Frame Time pitch roll yaw tra_x tra_y tra_z``), so
-that :mod:`listener_head_ros.data.iemocap` is exercised as on the real release, plus
+head at 120 fps in degrees, columns ``Frame Time pitch roll yaw tra_x tra_y tra_z``) and
+``Session{s}/sentences/ForcedAlignment/`` (word times, see Words below), so that
+:mod:`listener_head_ros.data.iemocap` is exercised as on the real release, plus
 one floors file per role (:data:`~listener_head_ros.data.iemocap.FLOORS_FILES`:
 ``reference_floors.json`` for the listening role, ``reference_floors_speaking.json`` for the
 speaking role, each with the Bayes floor and the neutral pose's MAE of each figure of the
@@ -60,6 +61,35 @@ inside the wearer's own listening windows (``role='speaker'`` of
 Both relations are made of responses with ``f(1 - u) = -f(u)``, so the per-dialog median
 neutral stays unbiased.
 
+Words.  Every phrase's syllables are grouped into words of 1..3 syllables, and each word is
+drawn from :data:`VOCABULARY` by its syllable count, or is the trigger word of that count
+(:attr:`SyntheticConfig.trigger_words`) with probability :attr:`SyntheticConfig.trigger_rate`.
+Words come from a random stream of their own, drawn after the audio and independently of it,
+so the audio (and every relation planted on it) is the same whatever the words, and the
+audio of a trigger word is by construction that of any other word of its syllable count.
+The transcription holds the words, and ``sentences/ForcedAlignment/<dialog>/<utt>.wdseg``
+their times in the release's format (:mod:`listener_head_ros.data.transcripts`): each word
+spans its syllables, its first and last 10 ms frames counted from the transcribed start of
+the utterance (the syllable edges rounded to that grid, at most 5 ms off the audio);
+``<s>``, ``<sil>`` (sometimes ``++BREATH++``) and ``</s>`` cover the silences, and some words
+carry a ``(2)`` pronunciation marker.  :attr:`TruthUtterance.words` holds the words with the
+times :func:`~listener_head_ros.data.transcripts.parse_wdseg` reads, exactly.
+
+Planted text relation (off by default: ``text_responses`` is empty).  Each
+:class:`PlantedResponse` of :attr:`SyntheticConfig.text_responses` (trigger
+``'trigger_word'``) follows every trigger word of the interlocutor, ``lag_seconds`` after the
+end of the model frame at which the recogniser's incremental result of the word arrives:
+the first frame end at or after the word's end plus :attr:`SyntheticConfig.asr_latency`
+(the IEMOCAP source's default latency; :meth:`DialogTruth.recognised_at`).  A causal model
+that reads the transcripts as the stream delivers them therefore knows each response's start
+exactly; one that only hears the audio cannot tell a trigger word from another.  Every
+text response ends before the next turn can start (validated), inside the listening window.
+:func:`text_driven_mask` marks the frames that a response of *some* heard word (trigger or
+not) can move, :func:`text_predictions` gives the text oracle and the best predictor without
+the words' identities, and :func:`text_floors` their exact MAEs on those frames
+(:data:`~listener_head_ros.data.iemocap.TEXT_FLOORS_FILE`); :data:`TEXT_SMALL` is a small
+corpus with the text relation only.
+
 Bayes floor.  The model only hears audio, never past head motion, and the noise is
 independent of the audio, so the best causal prediction of frame ``t`` under absolute error
 is the deterministic part plus the conditional median of ``e_t`` given the audio, which is
@@ -86,7 +116,7 @@ measured MAE of always predicting the neutral pose, per role and figure: the bas
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 import io
 import json
 import math
@@ -96,8 +126,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from listener_head_ros.data.iemocap import FLOORS_FILES, MOCAP_ALIASES, SESSIONS
+from scipy.special import ndtr
+
+from listener_head_ros.data.iemocap import (
+    FLOORS_FILES, MOCAP_ALIASES, SESSIONS, TEXT_FLOORS_FILE)
 from listener_head_ros.data.source import INTERLOCUTOR, LISTENER, Turn
+from listener_head_ros.data.transcripts import (
+    RecognitionConfig, TimedWord, WDSEG_FRAME_SECONDS)
 from listener_head_ros.data.windows import (
     DEFAULT_TAIL_SECONDS, FIGURES, figure_frames, listening_segments)
 from listener_head_ros.roles import LISTENING, ROLES, SPEAKING
@@ -113,6 +148,16 @@ TRIGGERS = ('phrase_end', 'phrase_onset', 'utterance_end')
 SPEAKING_TRIGGERS = ('phrase_end', 'phrase_onset')  # of the wearer's own phrases, every one
 _LOUDEST = 0.3  # the loudest phrase level of phrase_audio: a speaking response's full scale
 _FOLLOWED = {LISTENING: INTERLOCUTOR, SPEAKING: LISTENER}  # role -> the turns it segments
+TEXT_TRIGGERS = ('trigger_word',)  # of the interlocutor's words, after their recognition
+VOCABULARY: Dict[int, Tuple[str, ...]] = {  # syllables -> the words that are no trigger
+    1: ('so', 'well', 'i', 'think', 'that', 'we', 'should', 'go', 'there', 'the', 'it',
+        'you', 'can', 'just', 'what', 'know', 'now', 'home'),
+    2: ('maybe', 'going', 'little', 'over', 'later', 'never', 'something', 'people', 'only',
+        'doctor', 'always', 'money'),
+    3: ('tomorrow', 'anyway', 'everything', 'beautiful', 'yesterday', 'remember',
+        'another', 'somebody', 'family', 'understand'),
+}
+DEFAULT_TRIGGER_WORDS = ('right', 'really', 'exactly')  # of 1, 2 and 3 syllables
 
 
 _RESPONSE_PEAK = 3.0 * math.sqrt(3.0) / 8.0  # max of sin(pi u)^2 sin(2 pi u) on [0, 1]
@@ -123,14 +168,15 @@ class PlantedResponse:
     """
     A fixed-shape head movement the listener makes after each event of the speaker.
 
-    Starting ``lag_seconds`` after every ``trigger`` (one of :data:`TRIGGERS`) of the other
-    actor, ``axis`` moves by ``amplitude_deg * f(u)``, ``u = tau / seconds``
-    in 0..1, with ``f(u) = sin(pi u)^2 sin(2 pi u) / (3 sqrt(3) / 8)``: smooth start and end,
-    a peak of ``amplitude_deg`` then an equal opposite one (``f(1 - u) = -f(u)``).
+    Starting ``lag_seconds`` after every ``trigger`` (one of :data:`TRIGGERS`, or of
+    :data:`TEXT_TRIGGERS` for a text response) of the other actor, ``axis`` moves by
+    ``amplitude_deg * f(u)``, ``u = tau / seconds`` in 0..1, with
+    ``f(u) = sin(pi u)^2 sin(2 pi u) / (3 sqrt(3) / 8)``: smooth start and end, a peak
+    of ``amplitude_deg`` then an equal opposite one (``f(1 - u) = -f(u)``).
     """
 
     axis: str  # 'roll' | 'pitch' | 'yaw'
-    trigger: str  # 'phrase_end' | 'phrase_onset' | 'utterance_end'
+    trigger: str  # 'phrase_end' | 'phrase_onset' | 'utterance_end' | 'trigger_word'
     lag_seconds: float
     seconds: float
     amplitude_deg: float
@@ -186,6 +232,10 @@ class SyntheticConfig:
     short_gap_seconds: float = 0.1
     long_gap_probability: float = 0.25  # per dialog: one NaN run that drops its utterance
     long_gap_seconds: float = 0.5
+    text_responses: Tuple[PlantedResponse, ...] = ()  # after trigger words: off by default
+    trigger_words: Tuple[str, str, str] = DEFAULT_TRIGGER_WORDS  # of 1, 2, 3 syllables
+    trigger_rate: float = 0.25  # the chance that a word is its syllable count's trigger
+    asr_latency: float = RecognitionConfig.latency  # s from a word's end to its result
 
     def __post_init__(self) -> None:
         for r in self.responses:
@@ -204,10 +254,41 @@ class SyntheticConfig:
                                             + self.turn_gap_seconds[0]):
                 raise ValueError('closing_silence_seconds + turn_gap_seconds must hold every '
                                  'speaking response (lag + seconds)')
+        hold = self.closing_silence_seconds + self.turn_gap_seconds[0]
+        for r in self.text_responses:
+            if r.axis not in _AXES or r.trigger not in TEXT_TRIGGERS:
+                raise ValueError(f'bad planted text response {r}')
+            if (self.asr_latency + r.lag_seconds + r.seconds
+                    + self.hop_samples / self.sample_rate > hold):
+                raise ValueError('closing_silence_seconds + turn_gap_seconds must hold every '
+                                 'text response (asr_latency + a frame + lag + seconds)')
+        vocabulary = {w for words in VOCABULARY.values() for w in words}
+        if (len(set(self.trigger_words)) != len(VOCABULARY)
+                or vocabulary & set(self.trigger_words)):
+            raise ValueError(f'trigger_words needs {len(VOCABULARY)} distinct words outside '
+                             f'VOCABULARY (of 1, 2, 3 syllables)')
+        if not 0.0 <= self.trigger_rate <= 1.0:
+            raise ValueError('trigger_rate must lie in [0, 1]')
+        RecognitionConfig(self.asr_latency)  # raises on a bad latency
         if not 0.0 <= self.noise_phi < 1.0:
             raise ValueError('noise_phi must lie in [0, 1)')
         if self.dialogs_per_session < 1 or self.turns_per_dialog < 1:
             raise ValueError('dialogs_per_session and turns_per_dialog must be >= 1')
+
+
+TEXT_RESPONSES: Tuple[PlantedResponse, ...] = (
+    PlantedResponse('pitch', 'trigger_word', 0.1, 0.8, -8.0),  # a nod after each trigger word
+    PlantedResponse('yaw', 'trigger_word', 0.1, 0.8, 6.0),  # and a shake
+)
+# a few seconds to generate: the text relation alone (no prosodic, no speaking responses, no
+# NaN gaps), so that the text-driven frames hold nothing but it and the AR(1) noise
+TEXT_SMALL = SyntheticConfig(
+    sessions=(1, 2, 3), dialogs_per_session=2, turns_per_dialog=8, responses=(),
+    speaking_responses=(), short_gaps_per_dialog=0, long_gap_probability=0.0,
+    text_responses=TEXT_RESPONSES, trigger_rate=0.3)
+
+
+_PRESETS = {'default': SyntheticConfig(), 'text_small': TEXT_SMALL}
 
 
 @dataclass(frozen=True)
@@ -221,6 +302,7 @@ class TruthUtterance:
     phrase_onsets: Tuple[float, ...]
     phrase_ends: Tuple[float, ...]
     phrase_levels: Tuple[float, ...]  # each phrase's loudness (its amplitude scale)
+    words: Tuple[TimedWord, ...] = ()  # as parse_wdseg reads them from the alignment
 
 
 @dataclass
@@ -240,13 +322,31 @@ class DialogTruth:
     skipped_lines: int = 0  # odd transcription lines written
     neutral_mae_deg: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)  # role
     # -> figure -> per segment of the role (non-empty tails only)
+    text_responses: Tuple[PlantedResponse, ...] = ()
+    trigger_words: Tuple[str, ...] = DEFAULT_TRIGGER_WORDS
+    asr_latency: float = RecognitionConfig.latency
+    frame_seconds: float = 533 / 16000  # the model hop: recognition results arrive on it
+    mocap_fps: float = 120.0
+    n_frames: int = 0  # model frames of the dialog stream
 
     def listener_utterances(self) -> List[TruthUtterance]:
         """Return the utterances of the other actor (the listener samples)."""
         return [u for u in self.utterances if u.speaker != self.wearer]
 
+    def heard_words(self) -> List[TimedWord]:
+        """Return the other actor's words, in time order."""
+        return [w for u in self.listener_utterances() for w in u.words]
+
+    def recognised_at(self, word: TimedWord) -> float:
+        """Return the end of the model frame at which the result of ``word`` arrives."""
+        published = word.end + self.asr_latency
+        return self.frame_seconds * math.ceil(published / self.frame_seconds - 1e-9)
+
     def triggers(self, trigger: str) -> np.ndarray:
-        """Return the times of the other actor's events of one of :data:`TRIGGERS`."""
+        """Return the times of the other actor's events of :data:`TRIGGERS`/``TEXT_``."""
+        if trigger == 'trigger_word':
+            return np.array([self.recognised_at(w) for w in self.heard_words()
+                             if w.text in self.trigger_words])
         if trigger == 'utterance_end':
             return np.array([u.end for u in self.listener_utterances()])
         if trigger == 'phrase_end':  # the phrase ends that another phrase follows
@@ -271,7 +371,7 @@ class DialogTruth:
         t = np.asarray(times, dtype=np.float64)
         out = np.zeros((t.size, 3)) if relative else np.tile(self.neutral_deg, (t.size, 1))
         events = ([(r, self.triggers(r.trigger), np.ones(len(self.triggers(r.trigger))))
-                   for r in self.responses]
+                   for r in self.responses + self.text_responses]
                   + [(r, *self.own_triggers(r.trigger)) for r in self.speaking_responses])
         for r, times_of, scales in events:
             for event, scale in zip(times_of, scales):
@@ -291,6 +391,7 @@ class SyntheticCorpus:
     dialogs: List[DialogTruth] = field(default_factory=list)
     floor_per_axis_deg: Tuple[float, float, float] = (0.0, 0.0, 0.0)
     floor_mae_deg: float = 0.0
+    text_floors: Optional[Dict[str, Any]] = None  # text_floors(), with a text relation
 
     @property
     def neutral_mae_deg(self) -> Dict[str, float]:
@@ -304,12 +405,20 @@ class SyntheticCorpus:
                 for figure in FIGURES}
 
     def reference_floors(self, role: str = LISTENING) -> Dict[str, Any]:
-        """Return what ``FLOORS_FILES[role]`` holds: per stream and figure, in degrees."""
+        """
+        Return the floors the IEMOCAP source passes on for ``role``, in degrees.
+
+        That is what ``FLOORS_FILES[role]`` holds (per stream and figure), plus, for the
+        listening role of a corpus with a text relation, :attr:`text_floors` under ``'text'``.
+        """
         floor = dict(zip(_AXES, self.floor_per_axis_deg), mean=self.floor_mae_deg)
         head = {'units': 'deg', 'floor': {figure: floor for figure in FIGURES},
                 'neutral_mae': self.neutral_mae(role)}
-        return {'generator': 'listener_head_ros.data.synthetic_iemocap', 'seed': self.seed,
-                'role': role, 'streams': {'head': head}}
+        floors = {'generator': 'listener_head_ros.data.synthetic_iemocap', 'seed': self.seed,
+                  'role': role, 'streams': {'head': head}}
+        if role == LISTENING and self.text_floors is not None:
+            floors['text'] = self.text_floors
+        return floors
 
     def dialog(self, name: str) -> DialogTruth:
         """Return the truth of the dialog named ``name``."""
@@ -335,6 +444,159 @@ def bayes_floor_mae_deg(config: SyntheticConfig, at_model_frames: bool = True
     kappa = interpolation_factor(config.noise_phi) if at_model_frames else 1.0
     per_axis = tuple(math.sqrt(2.0 / math.pi) * s * kappa for s in config.noise_std_deg)
     return per_axis, float(np.mean(per_axis))
+
+
+def _heard_responses(truth: DialogTruth, n_frames: int, frame_rate: float
+                     ) -> Tuple[List[TimedWord], np.ndarray]:
+    """
+    Return the heard words and the text responses each would cause, (W, T, 3) degrees.
+
+    The responses are sampled at the mocap rows and interpolated at the model frames, as the
+    parser samples the head.
+    """
+    words = truth.heard_words()
+    rows = np.arange(int(truth.duration * truth.mocap_fps) + 1) / truth.mocap_fps
+    frame_times = np.arange(1, n_frames + 1) / frame_rate
+    out = np.zeros((len(words), n_frames, 3))
+    for j, word in enumerate(words):
+        moved = np.zeros((rows.size, 3))
+        for r in truth.text_responses:
+            tau = rows - (truth.recognised_at(word) + r.lag_seconds)
+            inside = (tau > 0.0) & (tau < r.seconds)
+            moved[inside, _AXES.index(r.axis)] += r.shape(tau[inside])
+        for a in range(3):
+            out[j, :, a] = np.interp(frame_times, rows, moved[:, a])
+    return words, out
+
+
+def text_driven_mask(truth: DialogTruth, n_frames: int, frame_rate: float) -> np.ndarray:
+    """
+    Return ``(T,)`` bool: the frames that a text response of some heard word can move.
+
+    Every word of the other actor counts, trigger or not: a frame is text-driven when it lies
+    where a response would be had the word been a trigger (its window after the word's
+    recognition, widened to the mocap rows the parser interpolates from).  Empty without a
+    text relation.
+    """
+    return np.any(_heard_responses(truth, n_frames, frame_rate)[1] != 0.0, axis=(0, 2))
+
+
+def _mixture_median(means: np.ndarray, weights: np.ndarray, sigma: np.ndarray
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return the median and its mean absolute error of Gaussian mixtures, one per row.
+
+    Row ``i`` is ``sum_c weights[c] N(means[i, c], sigma[i]^2)``.
+    """
+    s = sigma[:, None]
+    lo, hi = means.min(axis=1) - 10.0 * sigma, means.max(axis=1) + 10.0 * sigma
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        below = (weights * ndtr((mid[:, None] - means) / s)).sum(axis=1) < 0.5
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    median = 0.5 * (lo + hi)
+    d = means - median[:, None]
+    error = s * math.sqrt(2.0 / math.pi) * np.exp(-0.5 * (d / s) ** 2) + d * (
+        2.0 * ndtr(d / s) - 1.0)
+    return median, (weights * error).sum(axis=1)
+
+
+def _text_reference(truth: DialogTruth, config: SyntheticConfig
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Return what :func:`text_predictions` and :func:`text_floors` need, per frame and axis.
+
+    The text oracle, the best prediction without the words' identities (degrees, relative
+    to the neutral), the text-driven mask and the two predictions' expected absolute errors.
+    """
+    n, sr, hop = truth.n_frames, config.sample_rate, config.hop_samples
+    words, moved = _heard_responses(truth, n, sr / hop)
+    rows = np.arange(int(truth.duration * truth.mocap_fps) + 1) / truth.mocap_fps
+    frame_times = hop * np.arange(1, n + 1) / sr
+    planted = truth.deterministic_deg(rows, relative=True)
+    oracle = np.stack([np.interp(frame_times, rows, planted[:, a]) for a in range(3)], axis=1)
+    triggered = np.array([w.text in truth.trigger_words for w in words], dtype=bool)
+    blind = oracle - moved[triggered].sum(axis=0)
+    w = frame_times * truth.mocap_fps % 1.0
+    sigma = np.outer(np.sqrt(1.0 - 2.0 * w * (1.0 - w) * (1.0 - config.noise_phi)),
+                     config.noise_std_deg)
+    oracle_mae = math.sqrt(2.0 / math.pi) * sigma
+    blind_mae = oracle_mae.copy()
+    p = config.trigger_rate
+    for a in range(3):
+        covering = moved[:, :, a] != 0.0
+        counts = covering.sum(axis=0)
+        for k in np.unique(counts[counts > 0]):
+            frames = np.flatnonzero(counts == k)
+            values = moved[:, frames, a].T[covering[:, frames].T].reshape(frames.size, k)
+            configs = (np.arange(2 ** k)[:, None] >> np.arange(k)) & 1  # (2^k, k) triggers
+            weights = np.prod(np.where(configs == 1, p, 1.0 - p), axis=1)
+            median, mae = _mixture_median(values @ configs.T, weights, sigma[frames, a])
+            blind[frames, a] += median
+            blind_mae[frames, a] = mae
+    mask = np.any(moved != 0.0, axis=(0, 2))
+    return oracle, blind, mask, oracle_mae, blind_mae
+
+
+def text_predictions(truth: DialogTruth, config: SyntheticConfig
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return the text oracle and the best prediction without the words, ``(T, 3)`` degrees.
+
+    Both relative to the neutral pose at the model frames.  The oracle is every planted
+    movement (the best causal prediction for a model that reads the transcripts: its error
+    is the AR(1) noise).  The other is the per-frame conditional median of the head given
+    everything but the heard words' identities (the audio, the word times, every other
+    planted movement): at each frame the text responses of the words that can move it are
+    independent Bernoulli(``trigger_rate``) on/off, plus the Gaussian noise; no audio-only
+    model can beat it.
+    """
+    oracle, blind = _text_reference(truth, config)[:2]
+    return oracle, blind
+
+
+def text_floors(corpus: 'SyntheticCorpus') -> Optional[Dict[str, Any]]:
+    """
+    Return the reference MAEs of the text-driven frames, or None without a text relation.
+
+    Over the frames of :func:`text_driven_mask` of every dialog (all pooled), per axis and
+    their mean, in degrees: ``text_floor``, the expected MAE of the text oracle (the Bayes
+    floor of a model that reads the transcripts), and ``audio_only``, that of the best
+    prediction without the words' identities (:func:`text_predictions`), both computed
+    exactly from the generator's law (the Gaussian mixture at each frame).  ``dialogs``
+    lists each dialog's text-driven frames as ``[start, end)`` runs.  Left out, as in the
+    other floors: NaN gaps and the noise in the per-dialog median neutral.
+    """
+    config = corpus.config
+    if not config.text_responses:
+        return None
+    oracle_sum, blind_sum, frames, dialogs = np.zeros(3), np.zeros(3), 0, {}
+    for truth in corpus.dialogs:
+        _, _, mask, oracle_mae, blind_mae = _text_reference(truth, config)
+        oracle_sum += oracle_mae[mask].sum(axis=0)
+        blind_sum += blind_mae[mask].sum(axis=0)
+        frames += int(mask.sum())
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(int), [0]))))
+        dialogs[truth.name] = edges.reshape(-1, 2).tolist()
+
+    def per_axis(total: np.ndarray) -> Dict[str, float]:
+        values = total / max(frames, 1)
+        return dict(zip(_AXES, values.tolist()), mean=float(values.mean()))
+
+    return {'generator': 'listener_head_ros.data.synthetic_iemocap', 'seed': corpus.seed,
+            'units': 'deg', 'trigger_words': list(config.trigger_words),
+            'trigger_rate': config.trigger_rate, 'asr_latency': config.asr_latency,
+            'responses': [asdict(r) for r in config.text_responses], 'frames': frames,
+            'text_floor': per_axis(oracle_sum), 'audio_only': per_axis(blind_sum),
+            'dialogs': dialogs}
+
+
+def text_mask(floors: Dict[str, Any], dialog_id: str, n_frames: int) -> np.ndarray:
+    """Return ``(T,)`` bool: a dialog's text-driven frames from :func:`text_floors`."""
+    mask = np.zeros(n_frames, dtype=bool)
+    for start, end in floors['dialogs'].get(dialog_id, []):
+        mask[start:end] = True
+    return mask
 
 
 def ar1_noise(rng: np.random.Generator, n: int, phi: float, std: float) -> np.ndarray:
@@ -366,6 +628,13 @@ def _dialog_names(session: int, count: int) -> List[Tuple[str, str, str]]:
 def phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
                  end_ratio: float, config: SyntheticConfig) -> Tuple[np.ndarray, float]:
     """Return one phrase ending at ``end_ratio`` x base f0 (whole hops) and its level."""
+    return phrase_syllables(rng, n_syllables, base_f0, end_ratio, config)[:2]
+
+
+def phrase_syllables(rng: np.random.Generator, n_syllables: int, base_f0: float,
+                     end_ratio: float, config: SyntheticConfig
+                     ) -> Tuple[np.ndarray, float, np.ndarray]:
+    """Return :func:`phrase_audio`'s phrase, level and syllable edges (s from its start)."""
     sr, hop = config.sample_rate, config.hop_samples
     durations = rng.uniform(*config.syllable_seconds, size=n_syllables)
     n = int(math.ceil(durations.sum() * sr / hop)) * hop
@@ -394,12 +663,27 @@ def phrase_audio(rng: np.random.Generator, n_syllables: int, base_f0: float,
     envelope[:ramp] *= fade
     envelope[n - ramp:] *= fade[::-1]
     level = rng.uniform(0.15, _LOUDEST)
-    return level * envelope * (source + 0.05 * rng.standard_normal(n)), level
+    return level * envelope * (source + 0.05 * rng.standard_normal(n)), level, edges
 
 
-def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_name: str,
-                     wearer: str, neutral: np.ndarray, config: SyntheticConfig,
-                     base: Path) -> DialogTruth:
+def _phrase_words(rng: np.random.Generator, edges: np.ndarray, origin: float,
+                  config: SyntheticConfig) -> List[TimedWord]:
+    """Return words over the syllables ``edges`` (s from ``origin``), on the 10 ms grid."""
+    frames = [int(f) for f in np.rint(edges / WDSEG_FRAME_SECONDS)]
+    words, k, n = [], 0, len(edges) - 1
+    while k < n:
+        size = min(int(rng.integers(1, len(VOCABULARY) + 1)), n - k)
+        text = (config.trigger_words[size - 1] if rng.uniform() < config.trigger_rate
+                else str(rng.choice(VOCABULARY[size])))
+        words.append(TimedWord(text, origin + frames[k] * WDSEG_FRAME_SECONDS,
+                               origin + frames[k + size] * WDSEG_FRAME_SECONDS))
+        k += size
+    return words
+
+
+def _generate_dialog(rng: np.random.Generator, text_rng: np.random.Generator, session: int,
+                     name: str, mocap_name: str, wearer: str, neutral: np.ndarray,
+                     config: SyntheticConfig, base: Path) -> DialogTruth:
     cfg, sr, hop = config, config.sample_rate, config.hop_samples
     base_f0 = {a: f * rng.uniform(0.9, 1.1) for a, f in _BASE_F0.items()}
     speaker = 'FM'[rng.integers(2)]
@@ -409,16 +693,18 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
     for _ in range(cfg.turns_per_dialog):
         s0 = int(math.ceil(t * sr / grid)) * grid  # never shortens the gap before it
         start = s0 / sr
+        origin = float(f'{start:.4f}')  # the transcribed start: the alignment's frame 0
         cursor = s0 + int(round(cfg.lead_seconds * sr / hop)) * hop
-        onsets, ends, levels = [], [], []
+        onsets, ends, levels, words = [], [], [], []
         phrases = int(rng.integers(cfg.phrases_per_turn[0], cfg.phrases_per_turn[1] + 1))
         for p in range(phrases):
             if p:
                 cursor += int(round(rng.uniform(*cfg.pause_seconds) * sr / hop)) * hop
             end_ratio = cfg.final_f0_ratio if p == phrases - 1 else cfg.continuation_f0_ratio
-            audio, level = phrase_audio(rng, int(rng.integers(
+            audio, level, edges = phrase_syllables(rng, int(rng.integers(
                 cfg.syllables_per_phrase[0], cfg.syllables_per_phrase[1] + 1)),
                 base_f0[speaker], end_ratio, cfg)
+            words += _phrase_words(text_rng, (cursor - s0) / sr + edges, origin, cfg)
             pieces.append((cursor, _CHANNEL[speaker], audio))
             onsets.append(cursor / sr)
             levels.append(level)
@@ -428,7 +714,7 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
         uid = f'{name}_{speaker}{counters[speaker]:03d}'
         counters[speaker] += 1
         utterances.append(TruthUtterance(uid, speaker, start, end, tuple(onsets), tuple(ends),
-                                         tuple(levels)))
+                                         tuple(levels), tuple(words)))
         t = end + rng.uniform(*cfg.turn_gap_seconds)
         if rng.uniform() >= cfg.same_speaker_probability:
             speaker = 'M' if speaker == 'F' else 'F'
@@ -438,12 +724,15 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
         wav[offset:offset + audio.size, channel] += audio
     sf.write(str(base / 'wav' / f'{name}.wav'), np.clip(wav, -1.0, 1.0), sr, subtype='PCM_16')
 
+    n_frames = wav.shape[0] // hop
     truth = DialogTruth(session, name, mocap_name, wearer, duration, neutral, utterances,
-                        cfg.responses, cfg.speaking_responses)
+                        cfg.responses, cfg.speaking_responses,
+                        text_responses=cfg.text_responses, trigger_words=cfg.trigger_words,
+                        asr_latency=cfg.asr_latency, frame_seconds=hop / sr,
+                        mocap_fps=cfg.mocap_fps, n_frames=n_frames)
     times = np.arange(int(duration * cfg.mocap_fps) + 1) / cfg.mocap_fps
     head = truth.deterministic_deg(times) + np.stack(
         [ar1_noise(rng, times.size, cfg.noise_phi, s) for s in cfg.noise_std_deg], axis=1)
-    n_frames = wav.shape[0] // hop
     frame_times = hop * np.arange(1, n_frames + 1) / sr
     relative = np.stack([np.interp(frame_times, times, head[:, a] - neutral[a])
                          for a in range(3)], axis=1)
@@ -460,7 +749,13 @@ def _generate_dialog(rng: np.random.Generator, session: int, name: str, mocap_na
         head[row:row + rows] = np.nan
     _write_mocap(base / 'MOCAP_head' / f'{mocap_name}.txt', times, head, rng)
     truth.skipped_lines = _write_transcription(base / 'transcriptions' / f'{name}.txt',
-                                               name, utterances, rng)
+                                               name, utterances, text_rng)
+    aligned = base.parent / 'sentences' / 'ForcedAlignment' / name
+    aligned.mkdir(parents=True, exist_ok=True)
+    for u in utterances:
+        _write_wdseg(aligned / f'{u.utterance_id}.wdseg', u, text_rng)
+        rng.integers(0, 10, size=4)  # the main stream's draws of the former placeholder
+        # words (4 of 10 per utterance): later dialogs' audio and motion stay as they were
     _write_emo_evaluation(base / 'EmoEvaluation' / f'{name}.txt', utterances, rng)
     return truth
 
@@ -494,16 +789,45 @@ def _write_mocap(path: Path, times: np.ndarray, head_deg: np.ndarray,
     path.write_text(header + buf.getvalue().replace('nan', 'NaN'), encoding='utf-8')
 
 
+def _utterance_text(u: TruthUtterance, rng: np.random.Generator) -> str:
+    """Return the transcribed text of an utterance: its words as a sentence."""
+    words = ['I' if w.text == 'i' else w.text for w in u.words]
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return ' '.join(words) + ('?' if rng.uniform() < 0.2 else '.')
+
+
 def _write_transcription(path: Path, name: str, utterances: Sequence[TruthUtterance],
                          rng: np.random.Generator) -> int:
-    words = ('so', 'well', 'I', 'think', 'that', 'we', 'should', 'go', 'there', 'maybe')
-    lines = [f'{u.utterance_id} [{u.start:08.4f}-{u.end:08.4f}]: '
-             + ' '.join(rng.choice(words, size=4)) + '.' for u in utterances]
+    lines = [f'{u.utterance_id} [{u.start:08.4f}-{u.end:08.4f}]: {_utterance_text(u, rng)}'
+             for u in utterances]
     last = utterances[-1]
     odd = [f'{name}_{last.speaker}XX0 [{last.end:08.4f}-{last.end + 0.2:08.4f}]: [LAUGHTER]',
            f'{last.speaker}: breathing']
     path.write_text('\n'.join(lines[:1] + odd + [''] + lines[1:]) + '\n', encoding='utf-8')
     return len(odd)
+
+
+def _write_wdseg(path: Path, u: TruthUtterance, rng: np.random.Generator) -> None:
+    """Write the forced alignment of one utterance in the release's ``.wdseg`` format."""
+    origin = float(f'{u.start:.4f}')
+
+    def frame(t: float) -> int:
+        return int(round((t - origin) / WDSEG_FRAME_SECONDS))
+
+    rows, last = [], -1  # (first frame, last frame, token)
+    for w in u.words:
+        first = frame(w.start)
+        if first > last + 1:
+            rows.append((last + 1, first - 1, '<s>' if last < 0 else (
+                '++BREATH++' if rng.uniform() < 0.2 else '<sil>')))
+        last = frame(w.end) - 1
+        rows.append((first, last, w.text.upper() + ('(2)' if rng.uniform() < 0.1 else '')))
+    rows.append((last + 1, frame(u.end) - 1, '</s>'))
+    scores = [-int(rng.integers(300, 3000)) * (b - a + 1) for a, b, _ in rows]
+    lines = ([' SFrm  EFrm    SegAScr Word']
+             + [f'{a:5d} {b:5d} {score:10d} {token}' for (a, b, token), score in zip(rows, scores)]
+             + [f' Total score:    {sum(scores)}', ' End of file'])
+    path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
 
 
 def _write_emo_evaluation(path: Path, utterances: Sequence[TruthUtterance],
@@ -534,12 +858,19 @@ def generate_corpus(out_dir: Path, config: Optional[SyntheticConfig] = None,
         neutrals: Dict[str, np.ndarray] = {
             a: rng.uniform(-config.neutral_range_deg, config.neutral_range_deg, 3)
             for a in 'FM'}
-        for name, mocap_name, wearer in _dialog_names(session, config.dialogs_per_session):
+        names = _dialog_names(session, config.dialogs_per_session)
+        for index, (name, mocap_name, wearer) in enumerate(names):
+            text_rng = np.random.default_rng((seed, session, index))  # the words' own stream
             corpus.dialogs.append(_generate_dialog(
-                rng, session, name, mocap_name, wearer, neutrals[wearer], config, base))
+                rng, text_rng, session, name, mocap_name, wearer, neutrals[wearer], config,
+                base))
+    corpus.text_floors = text_floors(corpus)
     for role, name in FLOORS_FILES.items():
-        (root / name).write_text(json.dumps(corpus.reference_floors(role), indent=1),
-                                 encoding='utf-8')
+        floors = {k: v for k, v in corpus.reference_floors(role).items() if k != 'text'}
+        (root / name).write_text(json.dumps(floors, indent=1), encoding='utf-8')
+    if corpus.text_floors is not None:
+        (root / TEXT_FLOORS_FILE).write_text(json.dumps(corpus.text_floors, indent=1),
+                                             encoding='utf-8')
     return corpus
 
 
@@ -549,12 +880,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog='python -m listener_head_ros.data.synthetic_iemocap',
         description='Write a synthetic corpus in the IEMOCAP release layout.')
     parser.add_argument('out_dir', type=Path)
-    parser.add_argument('--dialogs-per-session', type=int, default=4)
-    parser.add_argument('--turns-per-dialog', type=int, default=6)
+    parser.add_argument('--preset', choices=sorted(_PRESETS), default='default',
+                        help='text_small: TEXT_SMALL, the text-planted relation alone')
+    parser.add_argument('--dialogs-per-session', type=int, help="default: the preset's (4)")
+    parser.add_argument('--turns-per-dialog', type=int, help="default: the preset's (6)")
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    config = SyntheticConfig(dialogs_per_session=args.dialogs_per_session,
-                             turns_per_dialog=args.turns_per_dialog)
+    config = _PRESETS[args.preset]
+    sizes = {'dialogs_per_session': args.dialogs_per_session,
+             'turns_per_dialog': args.turns_per_dialog}
+    config = replace(config, **{k: v for k, v in sizes.items() if v is not None})
     corpus = generate_corpus(args.out_dir, config, args.seed)
     seconds = sum(u.end - u.start for d in corpus.dialogs for u in d.listener_utterances())
     print(f'wrote {len(corpus.dialogs)} dialogs to {corpus.root} '
@@ -565,6 +900,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for figure, neutral in corpus.neutral_mae(role).items():
             print(f'neutral-pose MAE, {role} {figure}: {neutral:.3f} deg '
                   f'({neutral / corpus.floor_mae_deg:.2f} x the floor)')
+    text = corpus.text_floors
+    if text is not None:
+        ratio = text['audio_only']['mean'] / text['text_floor']['mean']
+        print(f"text-driven frames: {text['frames']}; text-oracle MAE "
+              f"{text['text_floor']['mean']:.3f} deg, best audio-only MAE "
+              f"{text['audio_only']['mean']:.3f} deg ({ratio:.2f} x)")
     return 0
 
 
