@@ -14,16 +14,20 @@ from rosbags.highlevel import AnyReader  # noqa: E402
 
 from listener_head_ros.bags import convert  # noqa: E402
 from listener_head_ros.bags.convert import (  # noqa: E402
-    AUDIO_INFO_TOPIC, AUDIO_TOPIC, convert_corpus, TRUTH_TOPIC, TURN_TOPIC)
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, BagConfig, convert_corpus, TRANSCRIPT_TOPIC, TRUTH_TOPIC,
+    TURN_TOPIC)
+from listener_head_ros.bags.reader import read_bag  # noqa: E402
 from listener_head_ros.bags.typestore import (  # noqa: E402
-    AUDIO_DATA, AUDIO_INFO, BACKCHANNEL, EMBEDDED_LISTENER_MSGS, HEAD_POSE, listener_typestore,
-    source_msg_dir, STRING)
+    AUDIO_DATA, AUDIO_INFO, BACKCHANNEL, EMBEDDED_LISTENER_MSGS, HEAD_POSE, LIVE_SPEECH,
+    listener_typestore, source_msg_dir, STRING)
 from listener_head_ros.data.iemocap import (  # noqa: E402
-    find_dialogs, IemocapConfig, iter_dialog_samples)
+    dialog_stream, find_dialogs, IemocapConfig, iter_dialog_samples)
 from listener_head_ros.data.synthetic_iemocap import (  # noqa: E402
     generate_corpus, SyntheticConfig)
 
 TINY = SyntheticConfig(sessions=(1,), dialogs_per_session=2, turns_per_dialog=3)
+STAND_IN_LIVE_SPEECH = (Path(__file__).resolve().parent / 'interfaces' / 'hri_msgs' / 'msg'
+                        / 'LiveSpeech.msg')
 
 
 @pytest.fixture(scope='module')
@@ -68,6 +72,16 @@ def test_typestore_knows_the_real_types():
     assert ('NOD', 'string', 'nod') in store.fielddefs[BACKCHANNEL][0]
 
 
+def test_live_speech_is_the_released_field_list():
+    """The embedded LiveSpeech has the fields and types of hri_msgs 2.x (as the stand-in)."""
+    from rosbags.typesys import get_types_from_msg
+    store = listener_typestore()
+    assert [f[0] for f in store.fielddefs[LIVE_SPEECH][1]] == [
+        'header', 'incremental', 'final', 'confidence', 'locale', 'language']
+    stand_in = get_types_from_msg(STAND_IN_LIVE_SPEECH.read_text(encoding='utf-8'), LIVE_SPEECH)
+    assert stand_in[LIVE_SPEECH] == store.fielddefs[LIVE_SPEECH]
+
+
 def test_mcap_bag_layout(corpus, mcap_bags):
     """Topics, types, counts, time base and metadata version 8 of an MCAP bag."""
     assert len(mcap_bags) == 2
@@ -77,7 +91,7 @@ def test_mcap_bag_layout(corpus, mcap_bags):
     assert info['version'] == 8 and info['storage_identifier'] == 'mcap'
     messages, types = read_all(summary.path)
     assert types == {AUDIO_TOPIC: AUDIO_DATA, AUDIO_INFO_TOPIC: AUDIO_INFO,
-                     TRUTH_TOPIC: HEAD_POSE, TURN_TOPIC: STRING}
+                     TRUTH_TOPIC: HEAD_POSE, TURN_TOPIC: STRING, TRANSCRIPT_TOPIC: LIVE_SPEECH}
     truth = corpus.dialog(summary.dialog)
     rate = 16000
     wav, _ = sf.read(str(corpus.root / 'Session1' / 'dialog' / 'wav' / f'{summary.dialog}.wav'),
@@ -126,6 +140,52 @@ def test_truth_matches_the_training_samples(corpus, mcap_bags):
         frame_times = sample.start + hop * np.arange(1, len(sample.head) + 1) / 16000
         got = np.stack([np.interp(frame_times, times, rpy[:, a]) for a in range(3)], axis=1)
         np.testing.assert_allclose(got, sample.head, atol=1e-5)
+
+
+def _stream_results(corpus, name, config=IemocapConfig()):
+    """Return the transcript events that training sees for one dialog."""
+    dialog = next(d for d in find_dialogs(corpus.root, (1,)) if d.name == name)
+    return dialog_stream(dialog, config).transcripts
+
+
+def test_transcript_topic_holds_the_training_transcripts(corpus, mcap_bags):
+    """The transcript topic: the IEMOCAP source's events as LiveSpeech at their times."""
+    summary = mcap_bags[0]
+    messages, _ = read_all(summary.path)
+    expected = _stream_results(corpus, summary.dialog)
+    speech = messages[TRANSCRIPT_TOPIC]
+    assert any(not e.final for e in expected) and any(e.final for e in expected)
+    assert len(speech) == len(expected) == summary.counts[TRANSCRIPT_TOPIC]
+    for (ns, msg), event in zip(speech, expected):
+        when = convert.DEFAULT_EPOCH_NS + int(round(event.time * 1e9))
+        assert ns == when == msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        assert (msg.final, msg.incremental) == ((event.text, '') if event.final
+                                                else ('', event.text))
+        assert msg.confidence == event.confidence and msg.locale == 'en_US'
+    contents = read_bag(summary.path)
+    assert [(e.text, e.final) for _, e in contents.transcripts] == [
+        (e.text, e.final) for e in expected]
+    assert [t - contents.start for t, _ in contents.transcripts] == pytest.approx(
+        [e.time for e in expected], abs=1e-6)  # float seconds of a 1.7e9 s epoch
+    assert not contents.warnings
+
+
+def test_recogniser_latency_and_cut_bags(corpus, tmp_path):
+    """The IEMOCAP config's latency sets the stamps; a cut bag keeps the results before its end."""
+    name = corpus.dialogs[0].name
+    config = BagConfig(max_seconds=12.0, iemocap=IemocapConfig(asr_latency=0.8))
+    summary = convert_corpus(corpus.root, tmp_path / 'slow', (1,), [name], config)[0]
+    expected = [e for e in _stream_results(corpus, name, config.iemocap)
+                if e.time <= summary.duration_s]
+    assert expected and len(expected) < len(_stream_results(corpus, name, config.iemocap))
+    got = read_bag(summary.path).transcripts
+    assert [e.text for _, e in got] == [e.text for e in expected]
+    assert [t for t, _ in got] == pytest.approx(
+        [convert.DEFAULT_EPOCH_NS * 1e-9 + e.time for e in expected], abs=1e-6)
+    assert convert.main([str(corpus.root), str(tmp_path / 'cli'), '--sessions', '1',
+                         '--dialogs', name, '--asr-latency', '0.8', '--max-seconds', '12']) == 0
+    assert [(t, e.text) for t, e in read_bag(tmp_path / 'cli' / name).transcripts] == [
+        (t, e.text) for t, e in got]
 
 
 def test_sqlite3_bag_and_cli(corpus, tmp_path):

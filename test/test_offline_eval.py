@@ -13,15 +13,18 @@ matplotlib = pytest.importorskip('matplotlib')
 from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
 
 from listener_head_ros.bags.convert import (  # noqa: E402
-    AUDIO_INFO_TOPIC, AUDIO_TOPIC, BagConfig, convert_corpus, offered_qos, TRUTH_TOPIC)
-from listener_head_ros.bags.typestore import listener_typestore, STRING  # noqa: E402
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, BagConfig, convert_corpus, live_speech_message, offered_qos,
+    TRANSCRIPT_TOPIC, TRUTH_TOPIC)
+from listener_head_ros.bags.typestore import (  # noqa: E402
+    listener_typestore, LIVE_SPEECH, STRING)
 from listener_head_ros.data.synthetic_iemocap import (  # noqa: E402
     generate_corpus, SyntheticConfig)
 from listener_head_ros.eval import report  # noqa: E402
 from listener_head_ros.bags.reader import BagError, read_bag  # noqa: E402
-from listener_head_ros.eval.offline import evaluate_offline  # noqa: E402
+from listener_head_ros.eval.offline import evaluate_offline, offline_listener  # noqa: E402
 from listener_head_ros.eval.scoring import react_on_heads, score_trace  # noqa: E402
-from listener_head_ros.eval.simulate import Trace  # noqa: E402
+from listener_head_ros.eval.simulate import simulate_audio, simulate_node, Trace  # noqa: E402
+from listener_head_ros.models.base import TranscriptEvent  # noqa: E402
 
 TINY = SyntheticConfig(sessions=(1,), dialogs_per_session=1, turns_per_dialog=4)
 
@@ -37,8 +40,12 @@ def bags(tmp_path_factory):
     return {'mcap': mcap, 'sqlite3': sqlite}
 
 
-def copy_bag(src: Path, dst: Path, drop=(), retype=None) -> Path:
-    """Copy a bag, leaving out the topics in ``drop``; ``retype`` makes a topic a String."""
+def copy_bag(src: Path, dst: Path, drop=(), retype=None, extra_speech=()) -> Path:
+    """
+    Copy a bag, leaving out the topics in ``drop``; ``retype`` makes a topic a String.
+
+    ``extra_speech``: (ns, TranscriptEvent) written as more LiveSpeech messages.
+    """
     from rosbags.highlevel import AnyReader
     store = listener_typestore()
     with AnyReader([src], default_typestore=store) as reader, Writer(
@@ -56,7 +63,39 @@ def copy_bag(src: Path, dst: Path, drop=(), retype=None) -> Path:
             if c.topic == retype:
                 raw = store.serialize_cdr(store.types[STRING](data='not audio'), STRING)
             writer.write(conns[c.id], ns, raw)
+        speech = next(c for c in conns.values() if c.topic == TRANSCRIPT_TOPIC) if (
+            extra_speech) else None
+        for ns, event in extra_speech:
+            writer.write(speech, ns, store.serialize_cdr(live_speech_message(store, ns, event),
+                                                         LIVE_SPEECH))
     return dst
+
+
+def text_checkpoint(directory: Path) -> Path:
+    """Save a tiny causal GRU-MDN with seeded random weights that reads lexical text."""
+    import torch
+    from listener_head_ros.models.frame_features import FeatureConfig
+    from listener_head_ros.models.frame_inputs import InputConfig
+    from listener_head_ros.models.learned import save_learned_checkpoint
+    from listener_head_ros.models.registry import build_network
+    torch.manual_seed(0)
+    inputs = InputConfig(text='lexical')
+    network = build_network('causal_gru_mdn', {'input_dim': inputs.dim(FeatureConfig()),
+                                               'hidden_size': 16, 'conv_channels': 8,
+                                               'num_layers': 1})
+    return save_learned_checkpoint(directory, network, inputs=inputs)
+
+
+def recorded_contexts(listener) -> list:
+    """Record the context of every model step of ``listener`` (the engine's calls)."""
+    contexts, step = [], listener.model.step
+
+    def recording(samples, context):
+        contexts.append(context)
+        return step(samples, context)
+
+    listener.model.step = recording
+    return contexts
 
 
 def test_offline_scores_the_listener_turns(bags):
@@ -105,6 +144,67 @@ def test_react_on_multi_sample_traces(bags):
         assert react[mode]['n_samples'] == 4 and react[mode]['FRSyn'] is None
         assert react[mode]['FRC'] > 0.5 and react[mode]['FRDiv'] > 0.0
     assert react_on_heads(result.utterances, Trace(times, truth, [], 0, 0))['computed'] is False
+
+
+def test_transcripts_reach_the_model_as_the_node_stamps_them(bags, tmp_path):
+    """Each result is stamped with the audio stamped up to its bag time, as the node does."""
+    contents = read_bag(bags['mcap'])
+    assert contents.transcripts
+    listener = offline_listener(model=str(text_checkpoint(tmp_path / 'text')), device='cpu',
+                                transcripts=True)
+    contexts = recorded_contexts(listener)
+    trace = simulate_node(contents, listener)
+    delivered = [(c.time, e) for c in contexts for e in c.transcripts]
+    assert [e.text for _, e in delivered] == [e.text for _, e in contents.transcripts]
+    rate = 16000
+    for (bag_time, sent), (step_end, got) in zip(contents.transcripts, delivered):
+        heard = np.count_nonzero(contents.audio_stamps <= bag_time) * 512 / rate
+        assert got.time == pytest.approx(heard, abs=1e-9)  # the audio received by then
+        assert (got.final, got.confidence) == (sent.final, sent.confidence)
+        assert got.time <= step_end + 1e-9 < got.time + 533 / rate  # its first step
+    silent = read_bag(bags['mcap'])
+    silent.transcripts = []
+    without = simulate_node(silent, listener)
+    changed = np.abs(trace.poses - without.poses).max(axis=1) > 1e-6
+    first = np.searchsorted(trace.times, contents.transcripts[0][0])
+    assert not changed[:first].any() and changed[first:].any()
+
+
+def test_simulate_audio_queues_results_at_their_stream_times(tmp_path):
+    """Training's streaming path: a result reaches the first step whose hop ends after it."""
+    listener = offline_listener(model=str(text_checkpoint(tmp_path / 'text')), device='cpu',
+                                transcripts=True)
+    contexts = recorded_contexts(listener)
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
+    events = [TranscriptEvent(2.0, 'yes I see', final=True),
+              TranscriptEvent(0.5, 'yes', final=False, confidence=0.5)]
+    trace = simulate_audio(listener, audio, 16000, transcripts=events)
+    delivered = {e.text: (c.time, e) for c in contexts for e in c.transcripts}
+    assert len(delivered) == 2
+    for event in events:
+        step_end, got = delivered[event.text]
+        assert got == event  # unchanged: its time is a stream time already
+        assert event.time <= step_end + 1e-9 < event.time + 533 / 16000
+    plain = simulate_audio(listener, audio, 16000)
+    assert not np.allclose(trace.poses, plain.poses)
+
+
+def test_transcripts_are_optional_and_malformed_ones_counted(bags, tmp_path):
+    """No transcript topic: no results, no warning; empty or mistyped ones are counted."""
+    older = read_bag(copy_bag(bags['mcap'], tmp_path / 'older', drop=(TRANSCRIPT_TOPIC,)))
+    assert older.transcripts == [] and not older.warnings
+    contents = read_bag(bags['mcap'])
+    ns = int(round(contents.start * 1e9)) + 10 ** 9
+    empty = [(ns, TranscriptEvent(0.0, '  ', final=True)),
+             (ns + 1, TranscriptEvent(0.0, '', final=False))]
+    padded = read_bag(copy_bag(bags['mcap'], tmp_path / 'empty', extra_speech=empty))
+    assert len(padded.transcripts) == len(contents.transcripts)
+    assert any('ignored 2 transcript message(s)' in w for w in padded.warnings)
+    mistyped = read_bag(copy_bag(bags['mcap'], tmp_path / 'mistyped', retype=TRANSCRIPT_TOPIC))
+    assert mistyped.transcripts == []
+    assert any(f'topic {TRANSCRIPT_TOPIC} has type std_msgs/msg/String' in w
+               for w in mistyped.warnings)
 
 
 def test_bag_without_audio_info_falls_back_to_the_node_defaults(bags, tmp_path):

@@ -23,7 +23,9 @@ from listener_head_ros.data.synthetic_iemocap import (  # noqa: E402
     generate_corpus, SyntheticConfig)
 from listener_head_ros.bags.reader import read_bag  # noqa: E402
 from listener_head_ros.eval.scoring import score_trace  # noqa: E402
-from listener_head_ros.eval.report import evaluate_bag, write_report  # noqa: E402
+from listener_head_ros.eval.offline import offline_listener  # noqa: E402
+from listener_head_ros.eval.report import comparison, evaluate_bag, write_report  # noqa: E402
+from listener_head_ros.eval.simulate import simulate_node  # noqa: E402
 from listener_head_ros.ros.bag_replay import (  # noqa: E402
     replay_bag, replay_for_report, ReplayConfig)
 
@@ -94,3 +96,27 @@ def test_replay_without_audio_info_and_in_real_time(bag, tmp_path, rclpy_context
     assert 'dropped frames' in replay.diagnostics
     latency = replay.segments[0].latency
     assert latency['tick_latency']['count'] > 0 and latency['audio_age']['count'] > 0
+
+
+def test_offline_and_replay_agree_with_transcripts(bag, tmp_path):
+    """A text model hears the bag's LiveSpeech the same offline and through the node."""
+    pytest.importorskip('hri_msgs.msg')
+    from test_offline_eval import text_checkpoint
+    checkpoint = str(text_checkpoint(tmp_path / 'text'))
+    contents = read_bag(bag)
+    assert contents.transcripts
+    run = evaluate_bag(bag, checkpoint, 'both', rate=4.0, lockstep=True, show_progress=False,
+                       replayer=replay_for_report)
+    offline, replay = run.results['offline'], run.results['replay']
+    assert replay.trace.frames_dropped == 0
+    assert replay.trace.times.size == offline.trace.times.size
+    difference = comparison(offline, replay)
+    assert difference['common_stamps'] == offline.trace.times.size
+    assert difference['max_pose_diff_deg_at_common_stamps'] <= TOLERANCE_MAE_DEG
+    for axis in ('roll', 'pitch', 'yaw'):
+        assert abs(replay.head.mae_deg[axis] - offline.head.mae_deg[axis]) <= TOLERANCE_MAE_DEG
+        assert abs(replay.head.pearson[axis] - offline.head.pearson[axis]) <= TOLERANCE_PEARSON
+    contents.transcripts = []  # the same bag without them: the text model moves otherwise
+    listener = offline_listener(model=checkpoint, transcripts=True)
+    without = simulate_node(contents, listener)
+    assert np.degrees(np.abs(without.poses - offline.trace.poses)).max() > 4 * TOLERANCE_MAE_DEG

@@ -25,6 +25,16 @@ start of the dialog wav). Topics:
     "utterance": id, "speaker": "F"|"M", "listener": "F"|"M", "dialog": name, "start": s,
     "end": s}`` (``start``/``end`` in dialog seconds). The listener samples are the turns whose
     speaker is not the listener.
+``/humans/voices/anonymous_speaker/speech`` (``hri_msgs/msg/LiveSpeech``, :data:`TRANSCRIPT_TOPIC`)
+    What a live speech recogniser would have published of the interlocutor's utterances, as
+    the IEMOCAP source gives training (:attr:`DialogStream.transcripts`, made by
+    :func:`listener_head_ros.data.iemocap.transcripts`): an incremental result after each
+    word of the utterance's forced alignment (``incremental`` set, ``final`` empty), then the
+    final one (``final`` set, ``incremental`` empty), each at its publication time (the end of
+    the audio it covers plus :attr:`IemocapConfig.asr_latency`, ``--asr-latency``) in bag
+    time and header stamp, with its ``confidence`` and ``locale`` ``'en_US'``. Results
+    published after the (cut) audio ends are not written. A bag without this topic (older
+    bags) has no transcripts.
 
 Run ``python -m listener_head_ros.bags.convert --help`` (or ``training/make_bag.py``).
 """
@@ -45,13 +55,15 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from listener_head_ros.audio.pcm import encode_pcm
 from listener_head_ros.bags.topics import (  # noqa: F401 - the bag's topics, re-exported
-    AUDIO_INFO_TOPIC, AUDIO_TOPIC, PREDICTION_TOPIC, TRUTH_TOPIC, TURN_TOPIC)
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, PREDICTION_TOPIC, TRANSCRIPT_LOCALE, TRANSCRIPT_TOPIC,
+    TRUTH_TOPIC, TURN_TOPIC)
 from listener_head_ros.bags.typestore import (
-    AUDIO_DATA, AUDIO_INFO, HEAD_POSE, listener_typestore, STRING)
+    AUDIO_DATA, AUDIO_INFO, HEAD_POSE, LIVE_SPEECH, listener_typestore, STRING)
 from listener_head_ros.data.iemocap import (
-    _channel, _read_wav, DEFAULT_SPEAKER_CHANNEL, DialogFiles, find_dialogs, HeadTrack,
+    _channel, _read_wav, _turns, DEFAULT_SPEAKER_CHANNEL, DialogFiles, find_dialogs, HeadTrack,
     IemocapConfig, parse_transcription, parse_utterance_id, read_mocap_head, SESSIONS,
-    SPEAKER_CHANNELS)
+    SessionStats, SPEAKER_CHANNELS, transcripts)
+from listener_head_ros.models.base import TranscriptEvent
 
 DEFAULT_EPOCH_NS = 1_700_000_000 * 10 ** 9
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -122,6 +134,14 @@ def head_pose_message(store, ns: int, rpy: Sequence[float], frame_id: str = 'hea
                                                                                 z=0.0))
 
 
+def live_speech_message(store, ns: int, event: TranscriptEvent, frame_id: str = ''):
+    """Return the ``hri_msgs/msg/LiveSpeech`` of a recognition result, stamped at ``ns``."""
+    return store.types[LIVE_SPEECH](
+        header=header(store, ns, frame_id), incremental='' if event.final else event.text,
+        final=event.text if event.final else '', confidence=float(event.confidence),
+        locale=TRANSCRIPT_LOCALE, language='')
+
+
 def dialog_audio(dialog: DialogFiles, config: IemocapConfig) -> np.ndarray:
     """Return the interlocutor's mono audio of a whole dialog at the model rate (float32)."""
     wav = _read_wav(dialog.wav, config.features.sample_rate)
@@ -145,12 +165,14 @@ def convert_dialog(dialog: DialogFiles, out: Path, config: Optional[BagConfig] =
     utterances, _ = parse_transcription(dialog.transcription)
     store, epoch = listener_typestore(), config.epoch_ns
     ns = (lambda seconds: epoch + int(round(seconds * 1e9)))
-    counts = {AUDIO_TOPIC: 0, AUDIO_INFO_TOPIC: 0, TRUTH_TOPIC: 0, TURN_TOPIC: 0}
+    counts = {AUDIO_TOPIC: 0, AUDIO_INFO_TOPIC: 0, TRUTH_TOPIC: 0, TURN_TOPIC: 0,
+              TRANSCRIPT_TOPIC: 0}
     listener_turns = 0
     with Writer(out, version=BAG_VERSION, storage_plugin=STORAGES[config.storage]) as writer:
         writer.set_custom_data('listener_head_ros.dialog', json.dumps({
             'dialog': dialog.name, 'session': dialog.session, 'listener': dialog.wearer,
-            'speaker_channel': icfg.speaker_channel, 'epoch_ns': epoch}))
+            'speaker_channel': icfg.speaker_channel, 'epoch_ns': epoch,
+            'asr_latency': icfg.asr_latency, 'incremental_asr': icfg.incremental_asr}))
         info_conn = writer.add_connection(AUDIO_INFO_TOPIC, AUDIO_INFO, typestore=store,
                                           offered_qos_profiles=offered_qos(latched=True))
         audio_conn = writer.add_connection(AUDIO_TOPIC, AUDIO_DATA, typestore=store,
@@ -159,6 +181,8 @@ def convert_dialog(dialog: DialogFiles, out: Path, config: Optional[BagConfig] =
                                            offered_qos_profiles=offered_qos())
         turn_conn = writer.add_connection(TURN_TOPIC, STRING, typestore=store,
                                           offered_qos_profiles=offered_qos())
+        speech_conn = writer.add_connection(TRANSCRIPT_TOPIC, LIVE_SPEECH, typestore=store,
+                                            offered_qos_profiles=offered_qos())
         events = [(epoch, 0, info_conn, store.types[AUDIO_INFO](
             channels=1, sample_rate=rate, sample_format='S16LE', bitrate=rate * 16,
             coding_format='wave'))]
@@ -184,6 +208,11 @@ def convert_dialog(dialog: DialogFiles, out: Path, config: Optional[BagConfig] =
                                    'speaker': speaker, 'listener': dialog.wearer,
                                    'dialog': dialog.name, 'start': utt.start, 'end': end})
                 events.append((ns(t), 3, turn_conn, store.types[STRING](data=text)))
+        heard = transcripts(dialog, _turns(utterances, dialog.wearer, {}), icfg, SessionStats())
+        for result in heard:
+            if result.time <= duration:
+                events.append((ns(result.time), 4, speech_conn,
+                               live_speech_message(store, ns(result.time), result)))
         events.sort(key=lambda e: (e[0], e[1]))
         for when, _, conn, msg in events:
             writer.write(conn, when, store.serialize_cdr(msg, conn.msgtype))
@@ -228,6 +257,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--chunk-frames', type=int, default=512)
     parser.add_argument('--max-seconds', type=float, default=None,
                         help='cut each dialog after this many seconds')
+    parser.add_argument('--asr-latency', type=float, default=IemocapConfig.asr_latency,
+                        help='seconds from the end of the audio a recognition result covers '
+                             'to its publication on the transcript topic')
     args = parser.parse_args(argv)
     sessions = args.sessions
     if args.synthetic:
@@ -240,7 +272,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = BagConfig(storage=args.storage, chunk_frames=args.chunk_frames,
                            max_seconds=args.max_seconds,
                            iemocap=IemocapConfig(speaker_channel=args.speaker_channel,
-                                                 female_channel=args.female_channel))
+                                                 female_channel=args.female_channel,
+                                                 asr_latency=args.asr_latency))
         summaries = convert_corpus(args.root, args.out_dir, sessions or SESSIONS, args.dialogs,
                                    config)
     except (FileNotFoundError, ValueError, OSError, WriterError) as error:

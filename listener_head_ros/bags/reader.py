@@ -1,5 +1,5 @@
 """
-Read an evaluation bag: the interlocutor's audio, the listener's true head and the turns.
+Read an evaluation bag: the interlocutor's audio and transcript, the listener's head, the turns.
 
 :func:`read_bag` loads a bag written by :mod:`listener_head_ros.bags.convert` (or recorded on a
 robot with the same topics, :mod:`listener_head_ros.bags.topics`) through ``rosbags``'
@@ -8,6 +8,12 @@ any work starts with a :class:`BagError` that says what is wrong: not a bag, tru
 corrupt, no audio topic, an audio topic of another type. A bag without ``AudioInfo`` is accepted
 with a warning: the audio is then decoded with the node's ``input.*`` settings (S16LE, 16 kHz,
 mono by default), exactly as the listener node does until an ``AudioInfo`` arrives.
+
+The transcript topic (``hri_msgs/msg/LiveSpeech``, :data:`TRANSCRIPT_TOPIC`) is optional: a bag
+without it (older bags) has no transcripts. Each message becomes a recognition result as the
+listener node reads one (``topics.speech``): the ``final`` text when it is set, else the
+``incremental`` one, confidence clipped to 0..1 (0 when not finite). A message with neither
+text, or the topic with another type, is left out and counted in a warning.
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+import math
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.bags.topics import (
-    AUDIO_INFO_TOPIC, AUDIO_TOPIC, AUDIO_TYPES, TRUTH_TOPIC, TURN_TOPIC)
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, AUDIO_TYPES, TRANSCRIPT_TOPIC, TRUTH_TOPIC, TURN_TOPIC)
+from listener_head_ros.models.base import TranscriptEvent
 
 METADATA_FILE = 'metadata.yaml'
 
@@ -60,6 +68,9 @@ class BagContents:
     start: float  # bag start, seconds
     end: float  # bag end, seconds
     warnings: List[str] = field(default_factory=list)
+    # (bag seconds, result) of the transcript topic in bag order; each result's time is its
+    # header stamp (s); the stream time a node gives it depends on the audio received by then
+    transcripts: List[Tuple[float, TranscriptEvent]] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -76,12 +87,25 @@ def _seconds(ns: int) -> float:
     return ns * 1e-9
 
 
+def live_speech_event(incremental: str, final: str, confidence: float, time: float
+                      ) -> Optional[TranscriptEvent]:
+    """Return the result a ``LiveSpeech`` message gives the node, or None without text."""
+    is_final = bool(final.strip())
+    text = (final if is_final else incremental).strip()
+    if not text:
+        return None
+    confidence = float(confidence) if math.isfinite(confidence) else 0.0
+    return TranscriptEvent(time=time, text=text, final=is_final,
+                           confidence=min(max(confidence, 0.0), 1.0))
+
+
 def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
              audio_info_topic: str = AUDIO_INFO_TOPIC, truth_topic: str = TRUTH_TOPIC,
-             turn_topic: str = TURN_TOPIC) -> BagContents:
+             turn_topic: str = TURN_TOPIC,
+             transcript_topic: str = TRANSCRIPT_TOPIC) -> BagContents:
     """Read and check a bag; raise :class:`BagError` with a clear message if it is unusable."""
     from rosbags.highlevel import AnyReader, AnyReaderError
-    from listener_head_ros.bags.typestore import listener_typestore
+    from listener_head_ros.bags.typestore import listener_typestore, LIVE_SPEECH
     path = Path(path)
     if not path.exists():
         raise BagError(f'bag {path} does not exist')
@@ -90,7 +114,7 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
                        f'leaves none): rebuild it with `ros2 bag reindex {path}`')
     contents = BagContents(path, np.zeros(0), [], None, np.zeros(0), np.zeros((0, 3)), [],
                            0.0, 0.0)
-    read = 0
+    read = malformed = 0
     try:
         with AnyReader([path], default_typestore=listener_typestore()) as reader:
             topics = reader.topics
@@ -103,8 +127,14 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
                                f'expected {AUDIO_TYPES[0]} (or {AUDIO_TYPES[1]})')
             contents.start, contents.end = (_seconds(reader.start_time),
                                             _seconds(reader.end_time))
+            if transcript_topic in topics and topics[transcript_topic].msgtype != LIVE_SPEECH:
+                contents.warnings.append(
+                    f'topic {transcript_topic} has type {topics[transcript_topic].msgtype}, '
+                    f'expected {LIVE_SPEECH}: no transcript read')
+                transcript_topic = ''
             wanted = [c for c in reader.connections
-                      if c.topic in (audio_topic, audio_info_topic, truth_topic, turn_topic)]
+                      if c.topic in (audio_topic, audio_info_topic, truth_topic, turn_topic,
+                                     transcript_topic)]
             listed = {c.topic: topics[c.topic].msgcount for c in wanted}
             counts = dict.fromkeys(listed, 0)
             stamps, truth_t, truth = [], [], []
@@ -127,6 +157,14 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
                     truth.append((msg.roll, msg.pitch, msg.yaw))
                 elif topic == turn_topic:
                     _add_turn_event(contents, ns, msg.data)
+                elif topic == transcript_topic:
+                    event = live_speech_event(
+                        msg.incremental, msg.final, msg.confidence,
+                        msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+                    if event is None:
+                        malformed += 1
+                    else:
+                        contents.transcripts.append((_seconds(ns), event))
     except BagError:
         raise
     except (AnyReaderError, OSError, ValueError, KeyError, EOFError) as error:
@@ -138,6 +176,9 @@ def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,
         raise BagError(f'cannot read bag {path}{where}: {type(error).__name__}: {error} '
                        '(is it truncated or corrupt?)') from error
     _check_counts(contents, listed, counts, audio_topic)
+    if malformed:
+        contents.warnings.append(f'ignored {malformed} transcript message(s) on '
+                                 f'{transcript_topic} with no text')
     contents.audio_stamps = np.asarray(stamps, dtype=np.float64)
     contents.truth_times = np.asarray(truth_t, dtype=np.float64)
     contents.truth = np.asarray(truth, dtype=np.float64).reshape(-1, 3)

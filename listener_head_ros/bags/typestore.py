@@ -1,13 +1,13 @@
 """
-A ``rosbags`` typestore that knows this package's messages and ``audio_common_msgs``.
+A ``rosbags`` typestore: this package's messages, ``audio_common_msgs`` and ``LiveSpeech``.
 
 The base is :attr:`rosbags.typesys.Stores.ROS2_HUMBLE`, so the bags written with it carry
-definitions that Humble (and every later distribution) reads. ``audio_common_msgs`` is
-embedded here as text (the field lists of the released package), so the product never depends
-on the test-only stand-in packages. This package's own definitions are read from ``msg/``:
-the source tree first, then the install space (``share/listener_head_ros/msg`` through
-``ament_index``), else the embedded copy :data:`EMBEDDED_LISTENER_MSGS` (a test keeps it equal
-to ``msg/*.msg``).
+definitions that Humble (and every later distribution) reads. ``audio_common_msgs`` and
+``hri_msgs/msg/LiveSpeech`` (:data:`HRI_MSGS`) are embedded here as text (the field lists of
+the released packages), so the product never depends on the test-only stand-in packages. This
+package's own definitions are read from ``msg/``: the source tree first, then the install space
+(``share/listener_head_ros/msg`` through ``ament_index``), else the embedded copy
+:data:`EMBEDDED_LISTENER_MSGS` (a test keeps it equal to ``msg/*.msg``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ AUDIO_INFO = 'audio_common_msgs/msg/AudioInfo'
 HEAD_POSE = f'{PACKAGE}/msg/HeadPose'
 FACIAL_REACTION = f'{PACKAGE}/msg/FacialReaction'
 BACKCHANNEL = f'{PACKAGE}/msg/Backchannel'
+LIVE_SPEECH = 'hri_msgs/msg/LiveSpeech'
 STRING = 'std_msgs/msg/String'
 CLOCK = 'rosgraph_msgs/msg/Clock'
 
@@ -38,6 +39,17 @@ AUDIO_COMMON_MSGS: Dict[str, str] = {
                  'string sample_format\n'
                  'uint32 bitrate\n'
                  'string coding_format\n'),
+}
+
+# ros4hri hri_msgs LiveSpeech (the 2.x releases for Humble / Jazzy: ros4hri/hri_msgs-release),
+# from its published field list: a speech recogniser's incremental and final results.
+HRI_MSGS: Dict[str, str] = {
+    LIVE_SPEECH: ('std_msgs/Header header\n'
+                  'string incremental\n'
+                  'string final\n'
+                  'float64 confidence\n'
+                  'string locale\n'
+                  'string language\n'),
 }
 
 # A copy of msg/*.msg, used only where neither the source tree nor the install space has them.
@@ -130,10 +142,10 @@ def listener_msg_definitions() -> Dict[str, str]:
 
 @lru_cache(maxsize=1)
 def listener_typestore() -> Typestore:
-    """Return the Humble typestore with ``audio_common_msgs`` and this package registered."""
+    """Return the Humble typestore with ``audio_common_msgs``, LiveSpeech and this package."""
     store = get_typestore(Stores.ROS2_HUMBLE)
     types = {}
-    for name, text in {**AUDIO_COMMON_MSGS, **listener_msg_definitions()}.items():
+    for name, text in {**AUDIO_COMMON_MSGS, **HRI_MSGS, **listener_msg_definitions()}.items():
         types.update(get_types_from_msg(text, name))
     store.register(types)
     return store

@@ -13,6 +13,15 @@ ideal conditions: every tick on time, no message late, so no frame is dropped. T
 stamped with the tick time, as the node stamps its ``HeadPose`` with its (sim) clock, so the
 replay trace and this one are scored by the same code. :func:`simulate_audio` does the same
 for a raw audio array, as training scores a fold through the node's streaming path.
+
+Transcripts. :func:`simulate_node` feeds the bag's recognition results
+(:attr:`BagContents.transcripts`) as the node receives them on ``topics.speech``: a result is
+handed in before the first tick at or after its bag time, after every audio message stamped at
+or before it and before any later one, through
+:meth:`~listener_head_ros.engine.ListenerEngine.add_live_transcript`, which stamps it with the
+stream time of the audio received by then, as the node does on arrival. :func:`simulate_audio`
+takes results whose times are stream times already (``transcripts``) and queues each one,
+unchanged, before the first tick at or after its time.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import numpy as np
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.bags.reader import BagContents, BagError
 from listener_head_ros.build import Listener
+from listener_head_ros.models.base import TranscriptEvent
 from listener_head_ros.streams import HEAD
 
 CHUNK_FRAMES = 512  # samples per message, as audio_capture and mgonzs13/audio_common send
@@ -52,18 +62,21 @@ def simulate_node(contents: BagContents, listener: Listener,
         if error:
             raise BagError(f'bag {contents.path}: AudioInfo {contents.audio_format}: {error}')
     stamps_ns = np.round(contents.audio_stamps * 1e9).astype(np.int64)
+    speech = [(_ns(t), event) for t, event in contents.transcripts]
     return _run(listener, stamps_ns, contents.audio_payloads, int(round(contents.start * 1e9)),
-                int(round(contents.end * 1e9)), progress)
+                int(round(contents.end * 1e9)), progress, speech, live=True)
 
 
 def simulate_audio(listener: Listener, audio: np.ndarray, sample_rate: int,
-                   chunk_frames: int = CHUNK_FRAMES) -> Trace:
+                   chunk_frames: int = CHUNK_FRAMES,
+                   transcripts: Sequence[TranscriptEvent] = ()) -> Trace:
     """
     Run ``listener`` on mono float audio as a microphone would stream it; times from 0 s.
 
     The audio goes in as F32LE chunks of ``chunk_frames`` samples, each stamped at its last
     sample, and the node ticks at its frame rate until the last chunk: the node's streaming
-    path on a raw signal, for scoring a model as it would run on the robot.
+    path on a raw signal, for scoring a model as it would run on the robot. ``transcripts``
+    (times in stream seconds) reach the engine before the first tick at or after their time.
     """
     samples = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
     error = listener.audio_input.set_format(
@@ -74,19 +87,43 @@ def simulate_audio(listener: Listener, audio: np.ndarray, sample_rate: int,
     payloads = [samples[i * chunk_frames:(i + 1) * chunk_frames].tobytes() for i in range(count)]
     stamps_ns = (np.arange(1, count + 1, dtype=np.int64) * chunk_frames * 10 ** 9
                  // int(sample_rate))
-    return _run(listener, stamps_ns, payloads, 0, int(stamps_ns[-1]) if count else 0, None)
+    speech = sorted(((_ns(e.time), e) for e in transcripts), key=lambda item: item[0])
+    return _run(listener, stamps_ns, payloads, 0, int(stamps_ns[-1]) if count else 0, None,
+                speech, live=False)
+
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * 1e9))
 
 
 def _run(listener: Listener, stamps_ns: np.ndarray, payloads: Sequence[bytes], start_ns: int,
-         end_ns: int, progress: Optional[Callable[[float], None]]) -> Trace:
-    """Push each payload before the first tick at or after its stamp; tick until ``end_ns``."""
+         end_ns: int, progress: Optional[Callable[[float], None]],
+         speech: Sequence[Tuple[int, TranscriptEvent]], live: bool) -> Trace:
+    """
+    Push each payload before the first tick at or after its stamp; tick until ``end_ns``.
+
+    The results of ``speech`` ((ns, event), in time order) go in between, after the audio
+    stamped at or before them: ``live``, stamped by the engine on arrival as the node does;
+    else queued with their own times.
+    """
     engine, audio_input = listener.engine, listener.audio_input
     engine.reset()
     period_ns = int(1e9 / listener.settings.frame_rate)  # the integer period of the rcl timer
-    times, poses, samples, events, next_audio = [], [], [], [], 0
+    times, poses, samples, events, next_audio, next_speech = [], [], [], [], 0, 0
     tick_ns, ticks = start_ns + period_ns, 0
     multi = listener.model.num_samples > 1
     while tick_ns <= end_ns:
+        while next_speech < len(speech) and speech[next_speech][0] <= tick_ns:
+            when, event = speech[next_speech]
+            while next_audio < stamps_ns.size and stamps_ns[next_audio] <= when:
+                audio_input.push(payloads[next_audio])
+                next_audio += 1
+            if live:
+                engine.add_live_transcript(event.text, final=event.final,
+                                           confidence=event.confidence)
+            else:
+                engine.add_transcript(event)
+            next_speech += 1
         while next_audio < stamps_ns.size and stamps_ns[next_audio] <= tick_ns:
             audio_input.push(payloads[next_audio])
             next_audio += 1

@@ -12,12 +12,20 @@ as in the listener graph. A player node in the same process (on its own executor
    listener has applied it; without ``AudioInfo`` in the bag, none is published and the node
    decodes with its ``input.*`` parameters;
 3. plays the bag's audio on the bag's audio topic at ``rate`` times real time, each message
-   at its bag time, and ``/clock`` at the listener's tick deadlines (bag start plus whole
+   at its bag time, the bag's transcript (``hri_msgs/LiveSpeech``, when the bag has one and
+   ``hri_msgs`` is installed) on the transcript topic, each result at its bag time after the
+   audio stamped at or before it (the node's ``topics.speech`` is set to that topic), and
+   ``/clock`` at the listener's tick deadlines (bag start plus whole
    timer periods, the same instants at which :func:`listener_head_ros.eval.offline.simulate_node`
    ticks), so each clock message releases exactly one tick that sees the audio stamped up
    to it;
 4. records the node's ``head_pose`` (header stamps in sim time), ``backchannel`` and
    ``/diagnostics`` with their wall-clock arrival times.
+
+In lockstep the player also waits, before each message, until the node has taken every
+transcript result published so far, so a result meets the same audio in the node as in
+:func:`~listener_head_ros.eval.simulate.simulate_node` and both stamp it with the same stream
+time. Without ``hri_msgs`` a bag's transcript is not played (a note says so).
 
 Latency (wall clock, both measured in this process): *tick latency*, from publishing the clock
 message that releases a tick to receiving its ``HeadPose`` (executor wake-up, tick, DDS), and
@@ -59,11 +67,13 @@ from rosgraph_msgs.msg import Clock
 
 from listener_head_ros.eval.latency import latency_stats
 from listener_head_ros.bags.reader import BagContents
-from listener_head_ros.bags.topics import AUDIO_INFO_TOPIC, AUDIO_TOPIC
+from listener_head_ros.bags.topics import (
+    AUDIO_INFO_TOPIC, AUDIO_TOPIC, TRANSCRIPT_LOCALE, TRANSCRIPT_TOPIC)
 from listener_head_ros.eval.simulate import Trace
 from listener_head_ros.settings import default_params_file, load_listener_settings
+from listener_head_ros.models.base import TranscriptEvent
 from listener_head_ros.msg import Backchannel, HeadPose
-from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode
+from listener_head_ros.ros.listener_node import GIL_SWITCH_INTERVAL, ListenerNode, LiveSpeech
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                      reliability=ReliabilityPolicy.RELIABLE)
@@ -84,6 +94,7 @@ class ReplayConfig:
     namespace: str = 'bag_replay'  # of the listener node (its outputs go under it)
     audio_topic: str = AUDIO_TOPIC
     audio_info_topic: str = AUDIO_INFO_TOPIC
+    transcript_topic: str = TRANSCRIPT_TOPIC  # the LiveSpeech results, when the bag has them
     lockstep: bool = False  # wait for the node before each tick instead of letting it drop
     max_wait: float = 2.0  # s, the longest lockstep wait for one tick
     startup_timeout: float = 30.0  # s to configure, connect and apply AudioInfo
@@ -113,10 +124,12 @@ class ReplayResult:
 class _Player:
     """The player and recorder node: /clock and audio out, the listener's outputs in."""
 
-    def __init__(self, context: Context, config: ReplayConfig) -> None:
+    def __init__(self, context: Context, config: ReplayConfig, speech: bool) -> None:
         self.node = rclpy.create_node('bag_replay_player', context=context)
         self.clock = self.node.create_publisher(Clock, '/clock', 100)
         self.audio = self.node.create_publisher(AudioData, config.audio_topic, 100)
+        self.speech = (self.node.create_publisher(LiveSpeech, config.transcript_topic, 100)
+                       if speech else None)
         self.info = self.node.create_publisher(AudioInfo, config.audio_info_topic, LATCHED)
         prefix = f'/{config.namespace}' if config.namespace else ''
         self.pose_topic = f'{prefix}/head_pose'
@@ -181,14 +194,16 @@ def replay_bag(contents: BagContents, config: Optional[ReplayConfig] = None,
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the node's entry points do
     params_file = Path(config.params_file or default_params_file())
     frame_rate = load_listener_settings(params_file, model=config.model).frame_rate
+    speech = bool(contents.transcripts) and LiveSpeech is not None
     listener = ListenerNode(
         context=context, namespace=config.namespace,
         parameter_overrides=[Parameter('use_sim_time', value=True),
-                             Parameter('model', value=config.model)],
+                             Parameter('model', value=config.model)]
+        + ([Parameter('topics.speech', value=config.transcript_topic)] if speech else []),
         cli_args=['--ros-args', '--params-file', str(params_file),
                   '-r', f'audio:={config.audio_topic}',
                   '-r', f'audio_info:={config.audio_info_topic}'])
-    player = _Player(context, config)
+    player = _Player(context, config, speech)
     executors = [MultiThreadedExecutor(context=context), SingleThreadedExecutor(context=context)]
     executors[0].add_node(listener)
     executors[1].add_node(player.node)
@@ -239,19 +254,27 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
                               f'{listener.status().format_error}')
     else:
         notes.append('the bag has no AudioInfo: the node decoded with its input.* parameters')
+    if contents.transcripts and player.speech is None:
+        notes.append('the bag\'s transcript was not played: hri_msgs (LiveSpeech) is not '
+                     'installed')
     _wait(lambda: (player.audio.get_subscription_count() > 0
-                   and player.node.count_publishers(player.pose_topic) > 0),
+                   and player.node.count_publishers(player.pose_topic) > 0
+                   and (player.speech is None or player.speech.get_subscription_count() > 0)),
           config.startup_timeout, 'the listener to connect')
 
     # The timer's deadlines: activation time (the bag start) plus whole periods, as rcl counts.
     period_ns = int(1e9 / frame_rate)
     ticks = np.arange(start_ns + period_ns, end_ns + 1, period_ns, dtype=np.int64)
     audio_ns = np.round(contents.audio_stamps * 1e9).astype(np.int64)
+    # At one instant: audio, then transcript results, then the clock (as simulate_node).
+    speech = ([(int(round(t * 1e9)), e) for t, e in contents.transcripts]
+              if player.speech is not None else [])
     events = sorted([(int(t), 0, i) for i, t in enumerate(audio_ns)]
-                    + [(int(t), 1, -1) for t in ticks])
+                    + [(t, 1, i) for i, (t, _) in enumerate(speech)]
+                    + [(int(t), 2, -1) for t in ticks])
     clock_wall: List[Tuple[int, float]] = []  # (sim ns, wall time published), per pass
     audio_wall: List[Tuple[int, float]] = []
-    published, wall_start = 0, time.perf_counter()
+    published, results, wall_start = 0, 0, time.perf_counter()
     waits, waited = 0, 0.0
     counters: List[Tuple[int, int]] = []  # the node's (stepped, dropped) at each pass's end
     for loop in range(config.loops):
@@ -263,7 +286,7 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
         for when, kind, index in events:
             if config.lockstep:
                 seconds = _wait_for_node(listener, player, len(audio_wall), len(clock_wall),
-                                         config.max_wait)
+                                         results, config.max_wait)
                 waits, waited, pass_wall = waits + (seconds > 0), waited + seconds, (
                     pass_wall + seconds)
             delay = pass_wall + (when - start_ns) * 1e-9 / config.rate - time.perf_counter()
@@ -272,6 +295,9 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
             if kind == 0:
                 player.audio.publish(AudioData(data=contents.audio_payloads[index]))
                 audio_wall.append((when, time.perf_counter()))
+            elif kind == 1:
+                player.speech.publish(_live_speech(speech[index][1]))
+                results += 1
             else:
                 player.publish_clock(when)
                 clock_wall.append((when, time.perf_counter()))
@@ -304,15 +330,26 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
     return result
 
 
+def _live_speech(event: TranscriptEvent) -> LiveSpeech:
+    """Return the ``LiveSpeech`` message of a bag's result, its header stamped as in the bag."""
+    ns = int(round(event.time * 1e9))
+    msg = LiveSpeech(incremental='' if event.final else event.text,
+                     final=event.text if event.final else '', confidence=event.confidence,
+                     locale=TRANSCRIPT_LOCALE)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = int(ns // 10 ** 9), int(ns % 10 ** 9)
+    return msg
+
+
 def _wait_for_node(listener: ListenerNode, player: _Player, audio_published: int,
-                   ticks_published: int, max_wait: float) -> float:
-    """Wait until the node has taken every audio message and answered every tick so far."""
+                   ticks_published: int, results_published: int, max_wait: float) -> float:
+    """Wait until the node has taken every audio message and result, answered every tick."""
     start = time.perf_counter()
 
     def caught_up() -> bool:
         with player.lock:
             answered = len(player.poses) >= ticks_published
-        return answered and listener.status().audio.messages >= audio_published
+        return (answered and listener.status().audio.messages >= audio_published
+                and listener.engine.transcripts_received >= results_published)
 
     while not caught_up() and time.perf_counter() - start < max_wait:
         time.sleep(0.0005)
