@@ -41,13 +41,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                              'frames invalid')
     parser.add_argument('--tail-seconds', type=float, default=DEFAULT_TAIL_SECONDS,
                         help='longest listening-window tail after an utterance (s)')
+    parser.add_argument('--asr-latency', type=float, default=IemocapConfig.asr_latency,
+                        help='seconds from the end of the words to their simulated live '
+                             'recognition result (the transcripts the text inputs train on)')
+    parser.add_argument('--no-incremental-asr', action='store_true',
+                        help='simulate a recogniser that publishes final results only')
     parser.add_argument('--sessions', type=int, nargs='+', default=list(SESSIONS))
     parser.add_argument('--force', action='store_true', help='rebuild even if up to date')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     args = parser.parse_args(argv)
     config = IemocapConfig(role=args.role, speaker_channel=args.speaker_channel,
                            female_channel=args.female_channel, max_gap_seconds=args.max_gap,
-                           tail_seconds=args.tail_seconds)
+                           tail_seconds=args.tail_seconds, asr_latency=args.asr_latency,
+                           incremental_asr=not args.no_incremental_asr)
     try:
         prepare_cache(IemocapSource(args.iemocap_root, config, args.sessions), args.cache,
                       force=args.force, progress=not args.no_progress)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-import math
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.bags.topics import (
     AUDIO_INFO_TOPIC, AUDIO_TOPIC, AUDIO_TYPES, TRANSCRIPT_TOPIC, TRUTH_TOPIC, TURN_TOPIC)
+from listener_head_ros.data.transcripts import live_speech_result
 from listener_head_ros.models.base import TranscriptEvent
 
 METADATA_FILE = 'metadata.yaml'
@@ -90,13 +90,10 @@ def _seconds(ns: int) -> float:
 def live_speech_event(incremental: str, final: str, confidence: float, time: float
                       ) -> Optional[TranscriptEvent]:
     """Return the result a ``LiveSpeech`` message gives the node, or None without text."""
-    is_final = bool(final.strip())
-    text = (final if is_final else incremental).strip()
+    text, is_final, confidence = live_speech_result(incremental, final, confidence)
     if not text:
         return None
-    confidence = float(confidence) if math.isfinite(confidence) else 0.0
-    return TranscriptEvent(time=time, text=text, final=is_final,
-                           confidence=min(max(confidence, 0.0), 1.0))
+    return TranscriptEvent(time=time, text=text, final=is_final, confidence=confidence)
 
 
 def read_bag(path: Path | str, *, audio_topic: str = AUDIO_TOPIC,

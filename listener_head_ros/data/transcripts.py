@@ -116,6 +116,20 @@ def simulate_recognition(text: str, start: float, end: float,
     return events
 
 
+def live_speech_result(incremental: str, final: str, confidence: float
+                       ) -> Tuple[str, bool, float]:
+    """
+    Return (text, final, confidence in 0..1) of an ``hri_msgs/LiveSpeech`` message.
+
+    Its ``final`` text when it has one (a final result), else its ``incremental`` text (a
+    partial one); a confidence that is not finite counts as 0. The text may be empty.
+    """
+    is_final = bool(final.strip())
+    confidence = float(confidence) if math.isfinite(confidence) else 0.0
+    return ((final if is_final else incremental).strip(), is_final,
+            min(max(confidence, 0.0), 1.0))
+
+
 def event_to_dict(event: TranscriptEvent) -> dict:
     """Return a JSON-ready dict of a transcript event."""
     return {'time': event.time, 'text': event.text, 'final': event.final,

@@ -160,6 +160,15 @@ class FrameInputs:
         self.dim = config.dim(features)
         self._acoustic = StreamingFeatureExtractor(features) if config.acoustic else None
 
+    def columns(self, block: str) -> slice:
+        """Return the columns of ``block`` (:data:`ACOUSTIC`, ...) in a row; empty if absent."""
+        start = 0
+        for name, width in self.config.widths(self.features).items():
+            if name == block:
+                return slice(start, start + width)
+            start += width
+        return slice(start, start)
+
     def reset(self) -> None:
         """Forget every stream state, as at the start of a stream."""
         for part in (self._acoustic, self.speech, self.text):

@@ -54,6 +54,7 @@ from std_msgs.msg import Bool, String
 from listener_head_ros.audio.pcm import AudioFormat
 from listener_head_ros.audio.stream_input import AudioInputStats, AudioStreamInput
 from listener_head_ros.build import build_listener, Listener
+from listener_head_ros.data.transcripts import live_speech_result
 from listener_head_ros.engine import (
     LIVE_SETTINGS as ENGINE_LIVE_SETTINGS, ListenerEngine, MAX_PENDING_TRANSCRIPTS, TickOutput)
 from listener_head_ros.face import ACTION_UNITS, ARKIT_BLENDSHAPES, facs_number
@@ -508,10 +509,9 @@ class ListenerNode(LifecycleNode):
 
     @_while_active('_audio_lock')
     def _on_speech(self, msg: LiveSpeech) -> None:
-        final = bool(msg.final.strip())
-        confidence = float(msg.confidence) if math.isfinite(msg.confidence) else 0.0
-        self.engine.add_live_transcript(msg.final if final else msg.incremental, final=final,
-                                        confidence=min(max(confidence, 0.0), 1.0))
+        text, final, confidence = live_speech_result(msg.incremental, msg.final,
+                                                     msg.confidence)
+        self.engine.add_live_transcript(text, final=final, confidence=confidence)
 
     @_while_active('_audio_lock')
     def _on_transcript(self, msg: String) -> None:

@@ -24,15 +24,16 @@ Paths:
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from listener_head_ros.build import build_listener
+from listener_head_ros.build import build_listener, OFFLINE_INPUTS
 from listener_head_ros.data.feature_cache import FeatureCache
 from listener_head_ros.data.source import Segment
 from listener_head_ros.data.windows import figure_frames, FIGURES
 from listener_head_ros.eval.simulate import simulate_audio
+from listener_head_ros.models.base import TRANSCRIPT, TranscriptEvent
 from listener_head_ros.models.learned import TorchListenerModel
 from listener_head_ros.settings import ListenerSettings
 from listener_head_ros.streams import HEAD, stream_slices
@@ -60,12 +61,17 @@ def neutral_predictions(data: DialogData) -> Predictions:
 
 
 def streaming_head(settings: ListenerSettings, model: TorchListenerModel, audio: np.ndarray,
-                   n_frames: int) -> np.ndarray:
-    """Return the head the node publishes for each of ``n_frames`` frames of ``audio``."""
+                   n_frames: int, transcripts: Sequence[TranscriptEvent] = ()) -> np.ndarray:
+    """
+    Return the head the node publishes for each of ``n_frames`` frames of ``audio``.
+
+    ``transcripts`` (stream times) reach the node as a live recogniser would send them.
+    """
     hop, rate = model.hop_length, model.sample_rate
-    listener = build_listener(settings, model=model)
+    listener = build_listener(settings, model=model,
+                              available_inputs=OFFLINE_INPUTS | {TRANSCRIPT})
     padded = np.concatenate([audio[:n_frames * hop], np.zeros(2 * hop, np.float32)])
-    trace = simulate_audio(listener, padded, rate, chunk_frames=hop)
+    trace = simulate_audio(listener, padded, rate, chunk_frames=hop, transcripts=transcripts)
     arrival_ns = np.arange(1, n_frames + 1, dtype=np.int64) * hop * 10 ** 9 // rate
     ticks_ns = np.round(trace.times * 1e9).astype(np.int64)
     return trace.poses[np.searchsorted(ticks_ns, arrival_ns, side='left')].astype(np.float32)
@@ -76,7 +82,7 @@ def streaming_predictions(settings: ListenerSettings, model: TorchListenerModel,
     """Return the node's head predictions of every dialog of ``data`` (from ``cache``)."""
     audio = {info.dialog_id: i for i, info in enumerate(cache.dialogs)}
     return [{HEAD.name: streaming_head(settings, model, cache.load_audio(audio[info.dialog_id]),
-                                       info.n_frames)}
+                                       info.n_frames, info.transcript_events())}
             for info in data.infos]
 
 

@@ -53,7 +53,7 @@ from listener_head_ros.data.feature_cache import FeatureCache
 from listener_head_ros.data.source import Fold
 from listener_head_ros.models.device import resolve_device
 from listener_head_ros.models.frame_features import feature_statistics
-from listener_head_ros.models.frame_inputs import FrameInputs
+from listener_head_ros.models.frame_inputs import FrameInputs, TEXT
 from listener_head_ros.models.learned import (
     InferenceConfig, save_learned_checkpoint, TorchListenerModel)
 from listener_head_ros.models.networks import count_parameters
@@ -126,11 +126,13 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: int,
-                  run: Distributed, layer_mix: Tuple[int, ...] = ()) -> torch.nn.Module:
+                  run: Distributed, inputs: Optional[FrameInputs] = None) -> torch.nn.Module:
     """
     Train a fresh network on ``data``; return its EMA copy (resumes from ``fold_dir``).
 
-    ``layer_mix`` is the network's learned weighted sum of speech-encoder layers, if any
+    ``inputs`` are the frame inputs of ``data``'s rows: they say which columns are text (left
+    unstandardised: sparse 0..1 values whose rare non-zeros a per-column std would blow up)
+    and whether the network learns a weighted sum of speech-encoder layers
     (:meth:`~listener_head_ros.models.frame_inputs.InputConfig.layer_mix`).
 
     Raises :class:`TrainingDiverged` (saving nothing) when the loss diverges, and
@@ -142,10 +144,15 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
                          f'processes ({run.world_size})')
     torch.manual_seed(seed)
     sizes = {'output_dim': total_dim(config.targets), 'input_dim': data.features[0].shape[1]}
+    layer_mix = inputs.config.layer_mix(inputs.features) if inputs is not None else ()
     if layer_mix:
         sizes['layer_mix'] = layer_mix
     network = build_network(config.model_type, {**config.model, **sizes})
-    network.norm.set_statistics(*feature_statistics(data.features))
+    mean, std = feature_statistics(data.features)
+    if inputs is not None:
+        text = inputs.columns(TEXT)
+        mean[text], std[text] = 0.0, 1.0
+    network.norm.set_statistics(mean, std)
     if hasattr(network, 'set_target_statistics'):  # a network that learns standardised targets
         network.set_target_statistics(*data.target_statistics())
     scale = target_scale(config, network, data)
@@ -461,9 +468,9 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
     settings = (load_listener_settings(config.listener_params or None)
                 if config.streaming_eval and run.is_main else None)
     inputs = FrameInputs(config.input_config(), cache.feature_config, run.device)
-    mix = inputs.config.layer_mix(cache.feature_config)
-    if mix and 'layer_mix' not in {f.name for f in fields(network_type(
-            config.model_type).config_type)}:
+    learns_mix = 'layer_mix' in {f.name for f in fields(network_type(
+        config.model_type).config_type)}
+    if inputs.config.layer_mix(cache.feature_config) and not learns_mix:
         raise ConfigError(f"inputs: speech_mix 'weighted' needs a network that learns the "
                           f'mix (causal_gru_mdn, causal_gru_flow), not {config.model_type}')
     _refuse_other_training(config, out_dir)
@@ -478,7 +485,7 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         train = load_dialogs(cache, fold.train, config.targets, inputs)
         test = load_dialogs(cache, fold.test, config.targets, inputs)
         network = train_network(config, train, fold_dir, _seed(config, fold, folds), run,
-                                mix)
+                                inputs)
         if not run.is_main:
             continue
         inference = inference_settings(config, network, train)
@@ -498,7 +505,8 @@ def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> 
         print(fold_line(fold.name, results[fold.name]))
     if config.final_model:
         everything = load_dialogs(cache, split.final_groups, config.targets, inputs)
-        network = train_network(config, everything, out_dir / 'final', config.seed, run, mix)
+        network = train_network(config, everything, out_dir / 'final', config.seed, run,
+                                inputs)
         if run.is_main:
             save_learned_checkpoint(out_dir / 'final' / CHECKPOINT_DIR, network.cpu(),
                                     cache.feature_config,
