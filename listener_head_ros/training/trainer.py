@@ -75,6 +75,7 @@ from listener_head_ros.training.stream_metrics import fold_spread
 
 CHECKPOINT_DIR = 'checkpoint'  # inside each fold directory: what the node loads
 CONFIG_NAME = 'train_config.yaml'  # in the run's directory: the settings it trains with
+MIN_TEXT_SCALE = 0.1  # text columns are divided by max(their RMS, this)
 DIVERGENCE_FACTOR = 100.0
 """Training stops when the loss exceeds the first step's by this times max(1, |first|)."""
 clock = time.monotonic
@@ -130,8 +131,9 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
     """
     Train a fresh network on ``data``; return its EMA copy (resumes from ``fold_dir``).
 
-    ``inputs`` are the frame inputs of ``data``'s rows: they say which columns are text (left
-    unstandardised: sparse 0..1 values whose rare non-zeros a per-column std would blow up)
+    ``inputs`` are the frame inputs of ``data``'s rows: they say which columns are text (sparse
+    0..1 values, divided by their RMS but at most by 1 / MIN_TEXT_SCALE, as a per-column std
+    would blow a rare word's non-zeros up by a thousand)
     and whether the network learns a weighted sum of speech-encoder layers
     (:meth:`~listener_head_ros.models.frame_inputs.InputConfig.layer_mix`).
 
@@ -149,9 +151,11 @@ def train_network(config: TrainConfig, data: DialogData, fold_dir: Path, seed: i
         sizes['layer_mix'] = layer_mix
     network = build_network(config.model_type, {**config.model, **sizes})
     mean, std = feature_statistics(data.features)
-    if inputs is not None:
+    if inputs is not None:  # sparse 0..1 text columns: scaled by their RMS, never by less
         text = inputs.columns(TEXT)
-        mean[text], std[text] = 0.0, 1.0
+        rows = np.concatenate([f[:, text] for f in data.features]).astype(np.float64)
+        mean[text] = 0.0
+        std[text] = np.maximum(np.sqrt((rows * rows).mean(0)), MIN_TEXT_SCALE)
     network.norm.set_statistics(mean, std)
     if hasattr(network, 'set_target_statistics'):  # a network that learns standardised targets
         network.set_target_statistics(*data.target_statistics())
