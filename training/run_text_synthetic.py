@@ -41,7 +41,7 @@ from listener_head_ros.training.dataset import load_dialogs
 from listener_head_ros.training.interruption import exit_on_interrupt
 from listener_head_ros.training.trainer import cross_validation
 
-SMALL_GRU = {'hidden_size': 64, 'num_layers': 1, 'conv_channels': 32, 'dropout': 0.0}
+SMALL_GRU = {'hidden_size': 64, 'num_layers': 1, 'conv_channels': 32, 'dropout': 0.1}
 DIALOGS_PER_SESSION = 16  # TEXT_SMALL's 2 let the GRU memorise the training dialogs
 VARIANTS = {'audio_only': {}, 'text_aware': {'text': LEXICAL}}
 TARGET_RATIO = 0.8
@@ -55,7 +55,7 @@ def train_variants(cache: FeatureCache, out: Path, steps: int, folds: List[str],
         config = TrainConfig(
             cache_dir=str(cache.cache_dir), out_dir=str(out / name), model=SMALL_GRU,
             steps=steps, batch_size=16, crop_frames=200, burn_in_frames=60,
-            learning_rate=1e-2, warmup_steps=50, device='cpu', streaming_eval=streaming,
+            learning_rate=5e-3, warmup_steps=50, device='cpu', streaming_eval=streaming,
             folds=tuple(folds), inputs=inputs)
         results[name] = cross_validation(config)
     return results
