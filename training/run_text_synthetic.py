@@ -91,6 +91,48 @@ def score(corpus: SyntheticCorpus, cache: FeatureCache, results: Dict) -> Dict:
     return table
 
 
+def plot_traces(corpus: SyntheticCorpus, cache: FeatureCache, results: Dict, path: Path,
+                seconds: float = 20.0) -> Path:
+    """Plot the first held-out dialog's pitch: truth, both models, the oracle, the triggers."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fold = sorted(results['text_aware']['folds'])[0]
+    traces = {}
+    for name in VARIANTS:
+        model = load_checkpoint(results[name]['folds'][fold]['checkpoint'])
+        data = load_dialogs(cache, [fold], (HEAD.name,), FrameInputs(InputConfig(
+            **VARIANTS[name]), cache.feature_config))
+        traces[name] = np.degrees(model.predict(data.features[0]).streams[HEAD.name][:, 0, 1])
+    info, target = data.infos[0], np.degrees(data.targets[0][:, 1])
+    truth = corpus.dialog(info.dialog_id)
+    oracle = text_predictions(truth, corpus.config)[0][:info.n_frames, 1]
+    frames = min(info.n_frames, int(seconds * cache.frame_rate))
+    t = np.arange(frames) / cache.frame_rate
+    figure, axis = plt.subplots(figsize=(11, 3.6))
+    axis.plot(t, target[:frames], color='0.6', lw=1, label='listener (truth)')
+    axis.plot(t, oracle[:frames], color='k', lw=1, ls=':', label='text oracle')
+    axis.plot(t, traces['audio_only'][:frames], color='tab:blue', lw=1.3, label='audio-only')
+    axis.plot(t, traces['text_aware'][:frames], color='tab:red', lw=1.3, label='text-aware')
+    for event in info.transcript_events():
+        words = event.text.lower().split()
+        if not event.final and words and words[-1] in corpus.config.trigger_words and (
+                event.time < seconds):
+            axis.axvline(event.time, color='tab:green', lw=0.8, alpha=0.6)
+            axis.text(event.time, axis.get_ylim()[1], words[-1], fontsize=7, rotation=90,
+                      va='top', color='tab:green')
+    axis.set(xlabel=f'{info.dialog_id} (held out), s', ylabel='pitch, deg',
+             title='after each recognised trigger word (green) the listener nods; only the '
+                   'text-aware model knows when')
+    axis.legend(loc='lower right', fontsize=8, ncol=4)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def main(argv=None) -> int:
     """Generate, prepare, train both variants and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -109,6 +151,7 @@ def main(argv=None) -> int:
                           args.out / 'cache', progress=False, out=io.StringIO())
     results = train_variants(cache, args.out, args.steps, args.folds, not args.no_streaming)
     table = score(corpus, cache, results)
+    plot_traces(corpus, cache, results, args.out / 'text_traces.png')
     streaming = {name: {fold: r['streaming_over_model'] for fold, r in result['folds'].items()
                         if 'streaming_over_model' in r} for name, result in results.items()}
     ratio = table['text_aware']['mae_deg'] / table['audio_only']['mae_deg']
