@@ -3,7 +3,8 @@ What a learned listener's network reads each frame: acoustic rows, speech-encode
 
 :class:`InputConfig` chooses the inputs (it is the ``inputs`` section of a training config and
 the ``frame_inputs`` section of a checkpoint's ``config.json``, so the same checkpoint runs in
-the node with the encoder directories it names, never a hidden global). The network's input
+the node with the encoder directories it names, never a hidden global; a local directory is
+recorded as its absolute path). The network's input
 row is their concatenation, in this order:
 
 =================  ============================================================================
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 import math
+from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -141,6 +143,8 @@ class FrameInputs:
     def __init__(self, config: InputConfig, features: FeatureConfig, device: str = 'cpu',
                  local_files_only: bool = False) -> None:
         self.features = features
+        config = replace(config, speech_encoder=_local(config.speech_encoder),
+                         text=config.text if config.text == LEXICAL else _local(config.text))
         self.speech: Optional[WindowedSpeechEncoder] = None
         if config.speech_encoder:
             model = load_speech_model(config.speech_encoder, device, local_files_only)
@@ -218,6 +222,12 @@ class FrameInputs:
         if any(len(p) != n for p in parts):
             raise ValueError(f'input blocks of {[len(p) for p in parts]} rows for {n} frames')
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def _local(name_or_path: str) -> str:
+    """Return an existing local directory as its absolute path (what a checkpoint records)."""
+    path = Path(name_or_path)
+    return str(path.resolve()) if name_or_path and path.is_dir() else name_or_path
 
 
 def _recorded(config: InputConfig, name: str, value: int) -> InputConfig:
