@@ -23,7 +23,7 @@ torch = pytest.importorskip('torch')
 
 from rclpy.event_handler import PublisherEventCallbacks  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
+from std_msgs.msg import Bool, String  # noqa: E402
 
 from listener_head_ros.audio.pcm import encode_pcm  # noqa: E402
 from listener_head_ros.models.base import TRANSCRIPT, TranscriptEvent  # noqa: E402
@@ -205,6 +205,57 @@ def test_a_std_msgs_string_is_a_final_result(rclpy_context, checkpoints):
         pose = node_pose(harness, lambda: publisher.publish(String(data=TEXT)))
         assert harness.node.engine.transcripts_delivered == 1
     np.testing.assert_allclose(pose, offline_pose(text_model, TEXT), atol=1e-6)
+
+
+def test_the_followed_voices_speech_reaches_a_text_model(rclpy_context, checkpoints):
+    """
+    With topics.voices and a text model, the followed voice's own speech topic is heard.
+
+    Two voices are tracked and Alice speaks: her LiveSpeech reaches the engine, Bob's does not
+    and is counted on /diagnostics.
+    """
+    voices = '/humans/voices'
+    with listener(rclpy_context, start=False, model=str(checkpoints['text']),
+                  **{'topics.voices': voices}, **NODE) as harness:
+        node, probe = harness.node, harness.recorder.node
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        tracked = probe.create_publisher(hri_msgs.IdsList, f'{voices}/tracked', 1,
+                                         event_callbacks=NO_EVENTS)
+        assert wait_for(lambda: node.count_subscribers(f'{voices}/bob/speech') == 1,
+                        publish=lambda: tracked.publish(hri_msgs.IdsList(ids=['alice', 'bob'])))
+        speech = {voice: probe.create_publisher(LiveSpeech, f'{voices}/{voice}/speech', 10,
+                                                event_callbacks=NO_EVENTS)
+                  for voice in ('alice', 'bob')}
+        speaking = probe.create_publisher(Bool, f'{voices}/alice/is_speaking', 10,
+                                          event_callbacks=NO_EVENTS)
+        for publisher in (speaking, *speech.values()):
+            assert wait_for(lambda: publisher.get_subscription_count() > 0)
+        assert wait_for(lambda: harness.recorder.last('followed voice') == 'alice',
+                        publish=lambda: speaking.publish(Bool(data=True)))
+        _live_speech(speech['alice'], final=TEXT)()
+        assert wait_for(lambda: node.engine.transcripts_received == 1)
+        _live_speech(speech['bob'], final=OTHER_TEXT)()
+        assert wait_for(
+            lambda: harness.recorder.count('voice speech dropped (not followed)') == 1)
+        assert node.engine.transcripts_received == 1
+        assert harness.recorder.count('voice speech forwarded') == 1
+
+
+def test_an_explicit_speech_topic_wins_over_the_voices_speech(rclpy_context, checkpoints):
+    """With topics.voices and topics.speech set, no voice's own speech topic is subscribed."""
+    voices = '/humans/voices'
+    with listener(rclpy_context, start=False, model=str(checkpoints['text']),
+                  **{'topics.voices': voices, 'topics.speech': 'speech'}, **NODE) as harness:
+        node, recorder = harness.node, harness.recorder
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        tracked = recorder.node.create_publisher(hri_msgs.IdsList, f'{voices}/tracked', 1,
+                                                 event_callbacks=NO_EVENTS)
+        assert wait_for(lambda: node.count_subscribers(f'{voices}/alice/audio') == 1,
+                        publish=lambda: tracked.publish(hri_msgs.IdsList(ids=['alice'])))
+        assert node.count_subscribers(f'{voices}/alice/speech') == 0
+        assert node.count_subscribers('speech') == 1
 
 
 def test_a_text_model_without_a_transcript_topic_fails_configure(

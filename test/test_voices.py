@@ -3,8 +3,8 @@ The ros4hri voice input over real DDS, with real colcon-built hri_msgs and audio
 
 A plain rclpy node owns a VoiceInput under a MultiThreadedExecutor, and a probe node publishes
 what a ros4hri voice pipeline (asr_vosk) publishes, with its QoS: ``/humans/voices/tracked``,
-and per voice ``audio`` and ``is_speaking``. Each voice's audio payload is filled with its own
-byte, so forwarded audio tells its voice.
+and per voice ``audio``, ``is_speaking`` and ``speech``. Each voice's audio payload is filled
+with its own byte, and its LiveSpeech text is its id, so what is forwarded tells its voice.
 """
 
 import threading
@@ -13,7 +13,8 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 AudioData = pytest.importorskip('audio_common_msgs.msg').AudioData
-IdsList = pytest.importorskip('hri_msgs.msg').IdsList
+hri_msgs = pytest.importorskip('hri_msgs.msg')
+IdsList, LiveSpeech = hri_msgs.IdsList, hri_msgs.LiveSpeech
 
 from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
@@ -35,18 +36,19 @@ TAGS = {'alice': 1, 'bob': 2, 'solo': 3}
 class Dialog:
     """The owner node with its VoiceInput, spinning in a thread, and the ros4hri probe."""
 
-    def __init__(self, context, on_audio=None):
-        self.forwarded, self.switches = [], []
+    def __init__(self, context, on_audio=None, speech=False):
+        self.forwarded, self.switches, self.speech = [], [], []
         self.node = rclpy.create_node('voices_owner', context=context)
         self.failures = CallbackFailures(self.node.get_logger())
         self.input = VoiceInput(
             self.node, on_audio=on_audio or (lambda msg: self.forwarded.append(msg.data[0])),
             on_switch=lambda old, new: self.switches.append((old, new)), audio_qos=AUDIO_QOS,
+            on_speech=(lambda msg: self.speech.append(msg.final)) if speech else None,
             selection=SELECTION, callback_group=ReentrantCallbackGroup(),
             failures=self.failures)
         self.probe = rclpy.create_node('voices_probe', context=context)
         self.tracked = self.probe.create_publisher(IdsList, f'{VOICES_NAMESPACE}/tracked', 1)
-        self._audio, self._speaking = {}, {}
+        self._audio, self._speaking, self._speech = {}, {}, {}
         self.executor = MultiThreadedExecutor(num_threads=4, context=context)
         self.executor.add_node(self.node)
         self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
@@ -84,6 +86,16 @@ class Dialog:
                 publisher.publish(AudioData(data=[tag] * 64))
         done = polling.wait_for(until or (lambda: False), publish_all, timeout=seconds)
         assert done or until is None, 'the awaited condition never came while streaming'
+
+    def say(self, voice):
+        """Publish a LiveSpeech final result (the voice's id) until the input has counted it."""
+        publisher = self._publisher(self._speech, LiveSpeech, voice, 'speech')
+        assert polling.wait_for(lambda: publisher.get_subscription_count() > 0)
+        stats = self.input.snapshot()
+        before = stats.forwarded_speech + stats.dropped_speech
+        publisher.publish(LiveSpeech(final=voice, confidence=0.9))
+        assert polling.wait_for(lambda: self.input.snapshot().forwarded_speech
+                                + self.input.snapshot().dropped_speech > before)
 
     def subscribers(self, voice, name):
         """Return how many subscriptions DDS reports on a voice's topic."""
@@ -177,6 +189,37 @@ def test_no_subscription_leaks_over_twenty_cycles(dialog):
     assert dialog.topics() == []
     assert polling.wait_for(
         lambda: dialog.probe.count_subscribers(f'{VOICES_NAMESPACE}/tracked') == 0)
+
+
+def test_only_the_followed_voices_speech_is_forwarded(rclpy_context):
+    """
+    With on_speech, each voice's speech is subscribed; only the followed one's is forwarded.
+
+    Alice is followed: her result is forwarded, Bob's is dropped and counted. Once Bob has
+    the floor it is the other way round; the speech subscriptions go with their voice.
+    """
+    dialog = Dialog(rclpy_context, speech=True)
+    try:
+        dialog.track('alice', 'bob')
+        assert len(dialog.topics()) == 7
+        dialog.speak('alice', True)
+        dialog.say('alice')
+        dialog.say('bob')
+        assert dialog.speech == ['alice']
+        dialog.speak('alice', False)
+        dialog.speak('bob', True)
+        dialog.stream(10.0, until=lambda: dialog.input.followed == 'bob')
+        dialog.say('alice')
+        dialog.say('bob')
+        assert dialog.speech == ['alice', 'bob']
+        stats = dialog.input.snapshot()
+        assert (stats.forwarded_speech, stats.dropped_speech) == (2, 2)
+        dialog.track('bob')
+        assert polling.wait_for(lambda: dialog.subscribers('alice', 'speech') == 0)
+        assert dialog.subscribers('bob', 'speech') == 1
+        assert dialog.failures.total() == 0
+    finally:
+        dialog.close()
 
 
 def test_a_followed_voice_that_disappears_hands_over_at_once(dialog):

@@ -20,9 +20,15 @@ takes ``std_msgs/String``, each message a final result of confidence 1. A messag
 (empty or only white space) is ignored and counted. Each result is stamped with the stream
 time of the audio received when it arrives and reaches the model at the first step whose hop
 ends then or later (:meth:`ListenerEngine.add_live_transcript`). Both subscriptions are
-reliable, depth 10, in the audio callback group. With ``topics.voices``, the followed voice's
-``<voices>/<id>/speech`` is not subscribed by itself: set ``topics.speech`` to the recogniser's
-topic (asr_vosk publishes one voice id, e.g. ``/humans/voices/anonymous_speaker/speech``).
+reliable, depth 10, in the audio callback group.
+
+With ``topics.voices`` and a model that reads text, each tracked voice's
+``<voices>/<id>/speech`` (LiveSpeech, where asr_vosk publishes the voice's results) is
+subscribed too (reliable, depth 10, the audio callback group), and only the followed voice's
+results reach the model, read as on ``topics.speech``; the others are counted (``voice speech
+dropped (not followed)``). An explicit transcript topic wins: with ``topics.speech`` or
+``topics.transcript`` set, no per-voice ``speech`` topic is subscribed, so a recogniser set
+there (e.g. ``/humans/voices/anonymous_speaker/speech``) is never heard twice.
 """
 
 from __future__ import annotations
@@ -323,10 +329,13 @@ class ListenerNode(LifecycleNode):
         for message_type, topic, callback, qos in inputs:  # one by one: a failure releases them
             self._inputs.append(self.create_subscription(
                 message_type, topic, callback, qos, **options))
-        if topics.voices:
+        if topics.voices:  # an explicit transcript topic wins over the voices' speech
+            voice_speech = (TRANSCRIPT in self.listener.model.inputs
+                            and not (topics.speech or topics.transcript))
             self._voices = VoiceInput(
                 self, prefix=topics.voices, on_audio=self._on_voice_audio,
-                on_switch=self._on_voice_switch, audio_qos=sensor, selection=settings.voices,
+                on_switch=self._on_voice_switch, audio_qos=sensor,
+                on_speech=self._on_speech if voice_speech else None, selection=settings.voices,
                 callback_group=self._audio_group, failures=self.callback_failures)
         self._info_qos_checked = time.monotonic()
         self.get_logger().info(f'audio input: {FLAVOUR} audio_common_msgs' + (
@@ -368,10 +377,17 @@ class ListenerNode(LifecycleNode):
 
     @staticmethod
     def supplied_inputs(settings: ListenerSettings) -> FrozenSet[str]:
-        """Return the model inputs this node feeds: audio, robot speaking, transcripts."""
+        """
+        Return the model inputs this node feeds: audio, robot speaking, transcripts.
+
+        Transcripts come from ``topics.speech``, ``topics.transcript`` or, with
+        ``topics.voices`` (which configure refuses without hri_msgs), the followed voice's
+        ``speech``.
+        """
         topics = settings.topics
+        transcripts = topics.speech or topics.transcript or topics.voices
         return frozenset({AUDIO} | ({ROBOT_SPEAKING} if topics.robot_speaking else set())
-                         | ({TRANSCRIPT} if topics.speech or topics.transcript else set()))
+                         | ({TRANSCRIPT} if transcripts else set()))
 
     def status(self) -> Optional[ListenerStatus]:
         """Return a snapshot of the node's counters while configured, else None."""
@@ -636,7 +652,9 @@ class ListenerNode(LifecycleNode):
                 'voices removed': voices.voices_removed,
                 'voice ids refused': voices.rejected_ids, 'voice switches': voices.switches,
                 'voice audio forwarded': voices.forwarded_messages,
-                'voice audio dropped (not followed)': voices.dropped_messages}
+                'voice audio dropped (not followed)': voices.dropped_messages,
+                'voice speech forwarded': voices.forwarded_speech,
+                'voice speech dropped (not followed)': voices.dropped_speech}
 
     def _recent(self, now: float, counters: Dict[str, int]) -> tuple:
         """Return the seconds and the counter increases of the recent diagnostics window."""

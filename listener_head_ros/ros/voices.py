@@ -3,16 +3,20 @@ ros4hri voices (REP-155) as the listener's audio: hear the voice that is speakin
 
 :class:`VoiceInput` subscribes to ``<prefix>/tracked`` (``hri_msgs/IdsList``) and, for each
 tracked voice, to ``<prefix>/<id>/audio`` (``audio_common_msgs/AudioData``) and
-``<prefix>/<id>/is_speaking`` (``std_msgs/Bool``). The per-voice subscriptions are created when
-a voice appears in the tracked list and destroyed when it leaves it, and all of them on
-:meth:`VoiceInput.close`. Which voice is followed is decided by the ROS-free rule of
-:mod:`listener_head_ros.voice_selection` (the newest speaker, with a hold time on the followed
-voice's silence and an onset time on the other's speech). Only the followed voice's audio
-messages reach ``on_audio``; the others are counted and dropped. ``on_switch(old, new)`` is
-called at every change of the followed voice (either may be None), before the first audio of
-the new voice is forwarded and after the last of the old. The owner decides what a switch does
-to its model; the recommended rule is in :mod:`listener_head_ros.voice_selection`. The rule's
-time is the node's clock: ROS time, so sim time under ``use_sim_time`` (as in bag replay).
+``<prefix>/<id>/is_speaking`` (``std_msgs/Bool``), and, when the owner passes ``on_speech``, to
+``<prefix>/<id>/speech`` (``hri_msgs/LiveSpeech``, the voice's recognition results, as asr_vosk
+publishes them). The per-voice subscriptions are created when a voice appears in the tracked
+list and destroyed when it leaves it, and all of them on :meth:`VoiceInput.close`. Which voice
+is followed is decided by the ROS-free rule of :mod:`listener_head_ros.voice_selection` (the
+newest speaker, with a hold time on the followed voice's silence and an onset time on the
+other's speech). Only the followed voice's audio messages reach ``on_audio``, and only its
+LiveSpeech messages reach ``on_speech``; the others are counted and dropped. A result that
+arrives once its voice is no longer followed is dropped too: it belongs to the previous
+speaker. ``on_switch(old, new)`` is called at every change of the followed voice (either may
+be None), before the first audio of the new voice is forwarded and after the last of the old.
+The owner decides what a switch does to its model; the recommended rule is in
+:mod:`listener_head_ros.voice_selection`. The rule's time is the node's clock: ROS time, so sim
+time under ``use_sim_time`` (as in bag replay).
 
 What the upstream definitions say, and where they differ:
 
@@ -27,7 +31,8 @@ What the upstream definitions say, and where they differ:
   cannot be subscribed: they are refused, counted (``rejected_ids``) and logged.
 - QoS: REP-155 sets none. asr_vosk publishes ``/tracked`` with the default QoS (reliable,
   volatile) and depth 1, re-published every second ("the topic is not latched"), and its
-  ``is_speaking`` and ``audio`` reliable with depth 10; rqt_chat publishes ``/tracked``
+  ``is_speaking``, ``audio`` and ``speech`` reliable with depth 10 (``speech`` is subscribed
+  so: :data:`SPEECH_QOS`); rqt_chat publishes ``/tracked``
   reliable and transient-local. libhri subscribes to ``/tracked`` and ``is_speaking`` with
   ``SystemDefaultsQoS``, which Fast DDS makes best effort and volatile (measured here). The
   reliable, volatile subscriptions here match all those publishers and lose no list or
@@ -36,8 +41,9 @@ What the upstream definitions say, and where they differ:
   publication. For a best-effort publisher, pass ``tracked_qos`` / ``speaking_qos`` (e.g.
   ``qos_profile_sensor_data``).
 
-Every callback may run in a MultiThreadedExecutor: one lock orders them, and ``on_audio`` and
-``on_switch`` are called under it (they must not call :meth:`VoiceInput.close`).
+Every callback may run in a MultiThreadedExecutor: one lock orders them, and ``on_audio``,
+``on_speech`` and ``on_switch`` are called under it (they must not call
+:meth:`VoiceInput.close`).
 """
 
 from __future__ import annotations
@@ -64,9 +70,9 @@ from listener_head_ros.voice_selection import (
     VoiceSelectionConfig, VoiceSelector, VoiceSwitch)
 
 try:
-    from hri_msgs.msg import IdsList
+    from hri_msgs.msg import IdsList, LiveSpeech
 except ImportError:
-    IdsList = None
+    IdsList = LiveSpeech = None
 
 VOICES_NAMESPACE = '/humans/voices'
 """Where REP-155 puts the voices: ``/tracked`` and one ``/<id>/`` namespace per voice."""
@@ -76,6 +82,9 @@ TRACKED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 SPEAKING_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
 """QoS of ``is_speaking``: reliable and depth 10, as asr_vosk publishes it; no edge is lost."""
+SPEECH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+"""QoS of ``speech``: reliable and depth 10, as asr_vosk publishes it; no result is lost."""
 # Voices come and go while an executor spins: created without QoS event handlers, which are
 # waitables that an executor building its wait set cannot see destroyed (ros2/rclpy#1284).
 _NO_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
@@ -88,10 +97,10 @@ def _is_topic_token(voice: str) -> bool:
 
 
 def check_hri_msgs() -> None:
-    """Raise ValueError when hri_msgs, which defines ``/tracked``'s type, is not installed."""
+    """Raise ValueError when hri_msgs (the ``tracked`` and ``speech`` types) is missing."""
     if IdsList is None:
-        raise ValueError('following ros4hri voices needs the hri_msgs package (IdsList), which '
-                         'is not installed')
+        raise ValueError('following ros4hri voices needs the hri_msgs package (IdsList, '
+                         'LiveSpeech), which is not installed')
 
 
 @dataclass
@@ -106,20 +115,23 @@ class VoiceInputStats:
     switches: int = 0  # the followed voice was taken over or lost (not a first follow)
     forwarded_messages: int = 0  # audio messages of the followed voice, given to on_audio
     dropped_messages: int = 0  # audio messages of voices not followed
-
-
-@dataclass(frozen=True)
-class _VoiceTopics:
-    audio: Subscription
-    is_speaking: Subscription
+    forwarded_speech: int = 0  # LiveSpeech messages of the followed voice, given to on_speech
+    dropped_speech: int = 0  # LiveSpeech messages of voices not followed
 
 
 class VoiceInput:
-    """Follow the speaking ros4hri voice and forward its audio, for a node that owns this."""
+    """
+    Follow the speaking ros4hri voice and forward its audio, for a node that owns this.
+
+    With ``on_speech``, the followed voice's LiveSpeech messages are forwarded too; without it,
+    no ``speech`` topic is subscribed.
+    """
 
     def __init__(self, node: Node, *, on_audio: Callable[[AudioData], None],
                  on_switch: Callable[[Optional[str], Optional[str]], None],
-                 audio_qos: QoSProfile, prefix: str = VOICES_NAMESPACE,
+                 audio_qos: QoSProfile,
+                 on_speech: Optional[Callable[[LiveSpeech], None]] = None,
+                 prefix: str = VOICES_NAMESPACE,
                  selection: VoiceSelectionConfig = VoiceSelectionConfig(),
                  callback_group: Optional[CallbackGroup] = None,
                  failures: Optional[CallbackFailures] = None,
@@ -129,13 +141,14 @@ class VoiceInput:
         self._node = node
         self._on_audio = on_audio
         self._on_switch = on_switch
+        self._on_speech = on_speech
         self._prefix = prefix.rstrip('/')
         self._options = {'callback_group': callback_group, 'event_callbacks': _NO_EVENTS}
         self._audio_qos, self._speaking_qos = audio_qos, speaking_qos
         self._failures = failures or CallbackFailures(node.get_logger())
         self._lock = threading.RLock()
         self._selector = VoiceSelector(selection)
-        self._voices: Dict[str, _VoiceTopics] = {}
+        self._voices: Dict[str, Tuple[Subscription, ...]] = {}
         self._rejected: FrozenSet[str] = frozenset()
         self._stats = VoiceInputStats()
         self._closed = False
@@ -174,8 +187,8 @@ class VoiceInput:
                 return
             self._closed = True
             voices, self._voices = self._voices, {}
-            for topics in voices.values():
-                self._destroy(topics)
+            for subscriptions in voices.values():
+                self._destroy(subscriptions)
             self._node.destroy_subscription(self._tracked)
 
     def _now(self) -> float:
@@ -220,25 +233,28 @@ class VoiceInput:
             return False
         return True
 
-    def _subscribe(self, voice: str) -> _VoiceTopics:
-        audio = self._node.create_subscription(
-            AudioData, self._topic(voice, 'audio'),
-            self._failures.guard('voice audio', functools.partial(self._on_voice_audio, voice)),
-            self._audio_qos, **self._options)
+    def _subscribe(self, voice: str) -> Tuple[Subscription, ...]:
+        """Subscribe to a voice's topics: audio, is_speaking and, with ``on_speech``, speech."""
+        wanted = [('audio', AudioData, self._on_voice_audio, self._audio_qos),
+                  ('is_speaking', Bool, self._on_is_speaking, self._speaking_qos)]
+        if self._on_speech is not None:
+            wanted.append(('speech', LiveSpeech, self._on_voice_speech, SPEECH_QOS))
+        created = []
         try:
-            is_speaking = self._node.create_subscription(
-                Bool, self._topic(voice, 'is_speaking'),
-                self._failures.guard('voice is_speaking',
-                                     functools.partial(self._on_is_speaking, voice)),
-                self._speaking_qos, **self._options)
-        except Exception:  # noqa: B902 - the audio subscription must not leak; re-raised
-            self._node.destroy_subscription(audio)
+            for name, message_type, callback, qos in wanted:
+                created.append(self._node.create_subscription(
+                    message_type, self._topic(voice, name),
+                    self._failures.guard(f'voice {name}', functools.partial(callback, voice)),
+                    qos, **self._options))
+        except Exception:  # noqa: B902 - the subscriptions made must not leak; re-raised
+            for subscription in created:
+                self._node.destroy_subscription(subscription)
             raise
-        return _VoiceTopics(audio, is_speaking)
+        return tuple(created)
 
-    def _destroy(self, topics: _VoiceTopics) -> None:
-        self._node.destroy_subscription(topics.audio)
-        self._node.destroy_subscription(topics.is_speaking)
+    def _destroy(self, subscriptions: Tuple[Subscription, ...]) -> None:
+        for subscription in subscriptions:
+            self._node.destroy_subscription(subscription)
 
     def _on_is_speaking(self, voice: str, msg: Bool) -> None:
         with self._lock:
@@ -257,6 +273,17 @@ class VoiceInput:
                 return
             self._stats.forwarded_messages += 1
             self._on_audio(msg)
+
+    def _on_voice_speech(self, voice: str, msg: LiveSpeech) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._announce(self._selector.update(self._now()))
+            if voice != self._selector.followed:
+                self._stats.dropped_speech += 1
+                return
+            self._stats.forwarded_speech += 1
+            self._on_speech(msg)
 
     def _announce(self, switch: Optional[VoiceSwitch]) -> None:
         """Count and log a change of the followed voice, and call ``on_switch``."""
