@@ -67,8 +67,8 @@ class TopicSettings:
         '', "audio_common_msgs/AudioDataStamped input; '' to not subscribe.")
     voices: str = setting(
         '', "ros4hri voices namespace (REP-155: /humans/voices): follow the speaking voice's "
-        "<ns>/<id>/audio instead of the audio topic (audio_info still gives the format); '' "
-        'to listen to the audio topic.')
+        "<ns>/<id>/audio instead of the audio topic (audio_info still gives the format) and, "
+        "for a model that reads text, its <ns>/<id>/speech; '' to listen to the audio topic.")
     robot_speaking: str = setting(
         'robot_speaking', "std_msgs/Bool: true mutes listening while the robot talks; '' to "
         'ignore.')
