@@ -180,8 +180,9 @@ def test_graph_runs_with_remapped_audio_and_drives_tiago(rclpy_context, tmp_path
         # The latched AudioInfo may reach the node after the first audio: wait for the report.
         assert wait_for(lambda: probe.diagnostics[-1]['input format']
                         == 'S16LE 16000 Hz x1 (wave)'), probe.diagnostics[-1]['input format']
-        pitches = [pose.pitch for pose in list(probe.poses)]
-        assert len(pitches) > 30 and np.ptp(pitches) > 1e-3
+        # the listener stays at neutral until its first cue: wait for movement, then check it
+        assert wait_for(lambda: len(probe.poses) > 30 and np.ptp(
+            [pose.pitch for pose in list(probe.poses)]) > 1e-3), len(probe.poses)
         trajectories = list(probe.trajectories)
         assert trajectories and {tuple(t.joint_names) for t in trajectories} == {
             ('head_1_joint', 'head_2_joint')}
