@@ -137,7 +137,8 @@ class _Player:
         self.poses: List[Tuple[float, HeadPose]] = []  # (wall arrival, message)
         self.backchannels: List[Tuple[float, Backchannel]] = []  # (wall arrival, message)
         self.diagnostics: dict = {}
-        self.node.create_subscription(HeadPose, self.pose_topic, self._on_pose, 1000)
+        self.pose = self.node.create_subscription(HeadPose, self.pose_topic, self._on_pose,
+                                                  1000)
         self.node.create_subscription(Backchannel, f'{prefix}/backchannel',
                                       self._on_backchannel, 1000)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
@@ -258,7 +259,7 @@ def _run(contents: BagContents, config: ReplayConfig, listener: ListenerNode, pl
         notes.append('the bag\'s transcript was not played: hri_msgs (LiveSpeech) is not '
                      'installed')
     _wait(lambda: (player.audio.get_subscription_count() > 0
-                   and player.node.count_publishers(player.pose_topic) > 0
+                   and player.pose.get_publisher_count() > 0  # matched, not only in the graph
                    and (player.speech is None or player.speech.get_subscription_count() > 0)),
           config.startup_timeout, 'the listener to connect')
 
