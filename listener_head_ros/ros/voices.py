@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 import functools
 import re
 import threading
-from typing import Callable, Dict, FrozenSet, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
 from audio_common_msgs.msg import AudioData
 from rclpy.callback_groups import CallbackGroup
@@ -264,26 +264,27 @@ class VoiceInput:
             self._announce(self._selector.set_speaking(voice, msg.data, self._now()))
 
     def _on_voice_audio(self, voice: str, msg: AudioData) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._announce(self._selector.update(self._now()))
-            if voice != self._selector.followed:
-                self._stats.dropped_messages += 1
-                return
-            self._stats.forwarded_messages += 1
-            self._on_audio(msg)
+        self._forward(voice, msg, self._on_audio, 'messages')
 
     def _on_voice_speech(self, voice: str, msg: LiveSpeech) -> None:
+        self._forward(voice, msg, self._on_speech, 'speech')
+
+    def _forward(self, voice: str, msg: Any, deliver: Callable[[Any], None], kind: str) -> None:
+        """
+        Hand ``msg`` to ``deliver`` (under the lock) if ``voice`` is followed now, else drop it.
+
+        The selector is brought up to date first (announcing a switch); the message counts as
+        ``forwarded_<kind>`` or ``dropped_<kind>`` in the stats.
+        """
         with self._lock:
             if self._closed:
                 return
             self._announce(self._selector.update(self._now()))
-            if voice != self._selector.followed:
-                self._stats.dropped_speech += 1
-                return
-            self._stats.forwarded_speech += 1
-            self._on_speech(msg)
+            followed = voice == self._selector.followed
+            name = f'{"forwarded" if followed else "dropped"}_{kind}'
+            setattr(self._stats, name, getattr(self._stats, name) + 1)
+            if followed:
+                deliver(msg)
 
     def _announce(self, switch: Optional[VoiceSwitch]) -> None:
         """Count and log a change of the followed voice, and call ``on_switch``."""
