@@ -23,6 +23,7 @@ torch = pytest.importorskip('torch')
 
 from rclpy.event_handler import PublisherEventCallbacks  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.time import Time  # noqa: E402
 from std_msgs.msg import Bool, String  # noqa: E402
 
 from listener_head_ros.audio.pcm import encode_pcm  # noqa: E402
@@ -113,10 +114,14 @@ def node_pose(harness, publish_result) -> np.ndarray:
         assert wait_for(lambda: engine.transcripts_received == 1)
     _publish_hops(harness, audio, hop, HOPS_BEFORE, HOPS)
     assert engine.frames_dropped == 0
+    # Poses stamped after this were shaped after the last step; earlier ones may still be in
+    # flight, and the plateau held while the result was awaited is three equal poses too.
+    stepped = node.get_clock().now().nanoseconds
     settled = []
 
     def held() -> bool:
-        poses = recorder.poses[-3:]
+        poses = [(t, m) for t, m in list(recorder.poses)
+                 if Time.from_msg(m.header.stamp).nanoseconds > stepped][-3:]
         settled[:] = [np.array([m.roll, m.pitch, m.yaw]) for _, m in poses]
         return len(settled) == 3 and np.array_equal(settled[0], settled[-1])
 
