@@ -427,10 +427,11 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.torch import save_file
+import torch
 
 from listener_head_ros.training.config import TrainConfig
 from listener_head_ros.training.dataset import DialogData
-from listener_head_ros.training.trainer import init_distributed, train_network
+from listener_head_ros.training.trainer import distributed, train_network
 
 out = Path(sys.argv[1])
 rng = np.random.default_rng(0)
@@ -445,13 +446,14 @@ config = TrainConfig(cache_dir='unused', out_dir=str(out), model_type=MODEL_TYPE
                      targets=streams, steps=6, batch_size=4, crop_frames=40,
                      burn_in_frames=8, warmup_steps=2, ema_decay=0.5, device='cpu',
                      checkpoint_every=100)
-run = init_distributed('cpu')
 data = DialogData([None] * len(lengths), features, targets, valid, windows, streams)
-ema = train_network(config, data, out / 'fold', seed=3, run=run)
-if run.is_main:
-    save_file({k: v.contiguous() for k, v in ema.state_dict().items()},
-              str(out / 'ema.safetensors'))
-    (out / 'world_size').write_text(str(run.world_size))
+with distributed('cpu') as run:
+    ema = train_network(config, data, out / 'fold', seed=3, run=run)
+    if run.is_main:
+        save_file({k: v.contiguous() for k, v in ema.state_dict().items()},
+                  str(out / 'ema.safetensors'))
+        (out / 'world_size').write_text(str(run.world_size))
+assert not torch.distributed.is_initialized(), 'the process group outlived the block'
 '''
 
 

@@ -30,6 +30,7 @@ exceeds the first step's by :data:`DIVERGENCE_FACTOR` stops training with
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass, fields, replace
 import itertools
@@ -38,7 +39,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -101,21 +102,32 @@ class Distributed:
         return self.world_size > 1
 
 
-def init_distributed(device: str = 'auto') -> Distributed:
-    """Join the torchrun process group if there is one (NCCL on CUDA, else gloo)."""
+@contextlib.contextmanager
+def distributed(device: str = 'auto') -> Iterator[Distributed]:
+    """
+    Join the torchrun process group for the block if there is one (NCCL on CUDA, else gloo).
+
+    A group this call joined is destroyed when the block ends normally: gloo's worker threads
+    otherwise abort the process at interpreter exit. After an exception it is left to the
+    process's end, as destroying it while another rank is in a collective can hang.
+    """
     resolved, warning = resolve_device(device)
     if warning:
         print(f'warning: {warning}')
     world_size = int(os.environ.get('WORLD_SIZE', '1'))
     if world_size == 1:
-        return Distributed(0, 1, resolved)
+        yield Distributed(0, 1, resolved)
+        return
     local_rank = int(os.environ.get('LOCAL_RANK', '0'))
     if resolved.startswith('cuda'):
         torch.cuda.set_device(local_rank)
         resolved = f'cuda:{local_rank}'
-    if not dist.is_initialized():
+    joined = not dist.is_initialized()
+    if joined:
         dist.init_process_group('nccl' if resolved.startswith('cuda') else 'gloo')
-    return Distributed(dist.get_rank(), dist.get_world_size(), resolved)
+    yield Distributed(dist.get_rank(), dist.get_world_size(), resolved)
+    if joined:
+        dist.destroy_process_group()
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -461,8 +473,14 @@ def report(scores: Dict[str, Scores], floors: Optional[Dict[str, Any]]) -> Dict[
 
 
 def cross_validation(config: TrainConfig, run: Optional[Distributed] = None) -> Dict:
-    """Train and score one fresh model per fold of the cache's split; return the results."""
-    run = run or init_distributed(config.device)
+    """
+    Train and score one fresh model per fold of the cache's split; return the results.
+
+    Without ``run`` it joins the torchrun process group, if there is one, for the call.
+    """
+    if run is None:
+        with distributed(config.device) as joined:
+            return cross_validation(config, joined)
     out_dir = Path(config.out_dir)
     cache = FeatureCache(Path(config.cache_dir))
     _refuse_normalised_coefficients(config, cache)
