@@ -8,7 +8,8 @@ from encoder_fixtures import save_speech_encoder, save_text_encoder
 from listener_head_ros.features import FeatureConfig
 from listener_head_ros.models.base import SideInputs, StepContext, TRANSCRIPT, TranscriptEvent
 from listener_head_ros.models.checkpoint import load_checkpoint
-from listener_head_ros.models.frame_inputs import FrameInputs, InputConfig, LEXICAL
+from listener_head_ros.models.frame_inputs import (ACOUSTIC, FrameInputs, InputConfig, LEXICAL,
+                                                   SPEECH)
 from listener_head_ros.models.learned import save_learned_checkpoint, TorchListenerModel
 from listener_head_ros.models.registry import build_network
 from listener_head_ros.models.speech_encoder import load_speech_model
@@ -76,6 +77,20 @@ def test_speech_rows_never_see_later_audio(encoders):
         after = inputs.matrix(changed, contexts)
         np.testing.assert_array_equal(after[:t + 1], before[:t + 1])
         assert not np.allclose(after[t + 1:], before[t + 1:])
+
+
+def test_cached_blocks_stand_in_for_the_audio_and_a_missing_block_is_refused(encoders):
+    """Rows from cached blocks equal rows from audio; without audio an uncached block is named."""
+    inputs = FrameInputs(InputConfig(speech_encoder=str(encoders['wav2vec2']),
+                                     speech_every=2, speech_window=0.4), FEATURES,
+                         local_files_only=True)
+    audio = _audio(1.0)
+    contexts = SideInputs().contexts(audio.size // HOP, HOP / 16000)
+    rows = inputs.matrix(audio, contexts)
+    cached = {ACOUSTIC: rows[:, :68], SPEECH: rows[:, 68:]}
+    np.testing.assert_array_equal(inputs.matrix(None, contexts, cached), rows)
+    with pytest.raises(ValueError, match='no audio to compute the speech block'):
+        inputs.matrix(None, contexts, {ACOUSTIC: rows[:, :68]})
 
 
 def test_a_model_that_is_no_speech_encoder_is_refused(encoders, tmp_path):

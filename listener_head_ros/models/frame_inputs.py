@@ -201,15 +201,20 @@ class FrameInputs:
             parts.append(self.text.step(context))
         return np.concatenate(parts).astype(np.float32, copy=False)
 
-    def matrix(self, audio: np.ndarray, contexts: Sequence[StepContext],
+    def matrix(self, audio: Optional[np.ndarray], contexts: Sequence[StepContext],
                cached: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
         """
         Return the ``(T, dim)`` rows of a whole signal, ``T = len(contexts)``, as stepping would.
 
         ``cached`` may hold blocks computed before (the feature cache's ``acoustic`` and
-        ``speech`` columns): those are used instead of computing them again.
+        ``speech`` columns): those are used instead of computing them again, and ``audio`` may
+        then be None.
         """
         cached = cached or {}
+        missing = [name for name, part in ((ACOUSTIC, self._acoustic), (SPEECH, self.speech))
+                   if part is not None and name not in cached]
+        if missing and audio is None:
+            raise ValueError(f'no audio to compute the {", ".join(missing)} block(s) from')
         n = len(contexts)
         parts: List[np.ndarray] = []
         if self._acoustic is not None:

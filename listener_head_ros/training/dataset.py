@@ -104,8 +104,7 @@ def load_dialogs(cache: FeatureCache, groups: Iterable[str], streams: Sequence[s
             if speech is not None:
                 blocks[SPEECH] = load_speech_rows(speech, dialog.info, inputs.speech.dim)
             data.features.append(inputs.matrix(
-                np.zeros(0, np.float32), dialog_contexts(dialog.info, cache.frame_rate),
-                blocks))
+                None, dialog_contexts(dialog.info, cache.frame_rate), blocks))
         data.targets.append(np.concatenate([dialog.targets[s] for s in streams], axis=1))
         data.valid.append(np.concatenate([np.repeat(dialog.valid[s][:, None],
                                                     get_stream(s).dim, axis=1)
