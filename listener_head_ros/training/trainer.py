@@ -107,9 +107,10 @@ def distributed(device: str = 'auto') -> Iterator[Distributed]:
     """
     Join the torchrun process group for the block if there is one (NCCL on CUDA, else gloo).
 
-    A group this call joined is destroyed when the block ends normally: gloo's worker threads
-    otherwise abort the process at interpreter exit. After an exception it is left to the
-    process's end, as destroying it while another rank is in a collective can hang.
+    A group this call joined is destroyed when the block ends normally, after a barrier so that
+    no rank tears its connections down while another still works (gloo's worker threads
+    otherwise can abort the process at exit). After an exception it is left to the process's
+    end, as destroying it while another rank is in a collective can hang.
     """
     resolved, warning = resolve_device(device)
     if warning:
@@ -127,6 +128,7 @@ def distributed(device: str = 'auto') -> Iterator[Distributed]:
         dist.init_process_group('nccl' if resolved.startswith('cuda') else 'gloo')
     yield Distributed(dist.get_rank(), dist.get_world_size(), resolved)
     if joined:
+        dist.barrier()
         dist.destroy_process_group()
 
 
